@@ -1,0 +1,210 @@
+"""The ``screening`` command: score answer files, validate and show rubrics.
+
+The web service adds its own subcommands (``serve``, ``keys``, ``db``) when the ``api``
+package is installed; the engine itself never imports it at module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+import msgspec
+
+from screening.errors import InputLineError, InvalidRubric, ScreeningError
+from screening.paths import builtin_rubrics_dir
+from screening.report import CandidateAnswers, CandidateReport
+from screening.rubric import Rubric, RubricLibrary, load_rubric
+from screening.scorer import validate_answers
+from screening.table import render_table
+
+__all__ = ["main", "read_candidates", "resolve_rubric"]
+
+_JSON_PATH = "- at `$"
+
+
+def resolve_rubric(id_or_path: str, version: str | None = None) -> Rubric:
+    """A rubric file path, or the id of a built-in rubric."""
+    path = Path(id_or_path)
+    if path.suffix == ".toml" or path.is_file():
+        return load_rubric(path)
+    return RubricLibrary.from_folder(builtin_rubrics_dir()).get(id_or_path, version)
+
+
+def _field_of(error: msgspec.ValidationError) -> tuple[str, str]:
+    text = str(error)
+    if _JSON_PATH in text:
+        message, path = text.rsplit(" - at `", 1)
+        return path.rstrip("`").removeprefix("$").lstrip(".") or "(line)", message
+    return "(line)", text
+
+
+def read_candidates(lines: Sequence[str], rubric: Rubric) -> list[CandidateAnswers]:
+    """Decode and check every line; raise :class:`InputLineError` at the first bad one."""
+    decoder = msgspec.json.Decoder(CandidateAnswers)
+    candidates: list[CandidateAnswers] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            candidate = decoder.decode(line)
+        except msgspec.ValidationError as exc:
+            field, message = _field_of(exc)
+            raise InputLineError(number, field, message) from exc
+        except msgspec.DecodeError as exc:
+            raise InputLineError(number, "(json)", f"not valid JSON: {exc}") from exc
+        problems = validate_answers(rubric, candidate)
+        if problems:
+            raise InputLineError(number, problems[0].location, problems[0].message)
+        if candidate.candidate_id in seen:
+            raise InputLineError(
+                number, "candidate_id", f"{candidate.candidate_id!r} already appears on line {seen[candidate.candidate_id]}"
+            )
+        seen[candidate.candidate_id] = number
+        candidates.append(candidate)
+    return candidates
+
+
+@contextlib.contextmanager
+def _atomic_output(path: Path | None) -> Iterator[IO[str]]:
+    """Write to a temporary file beside ``path`` and move it into place only on success."""
+    if path is None:
+        yield sys.stdout
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            yield handle
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _write_reports(reports: Sequence[CandidateReport], out: IO[str], fmt: str) -> None:
+    if fmt == "table":
+        out.write(render_table(reports))
+        return
+    encoder = msgspec.json.Encoder()
+    for report in reports:
+        out.write(encoder.encode(report).decode("utf-8") + "\n")
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from tqdm import tqdm  # noqa: PLC0415 - only this command draws a progress bar
+
+    from screening.engine import build_scorer  # noqa: PLC0415 - loads torch; not needed by other commands
+
+    rubric = resolve_rubric(args.rubric, args.rubric_version)
+    lines = Path(args.input).read_text(encoding="utf-8").splitlines()
+    candidates = read_candidates(lines, rubric)
+    scorer = build_scorer(args.model, cache_dir=args.cache_dir)
+    with tqdm(total=len(candidates), unit="candidate", file=sys.stderr, disable=len(candidates) < 2) as bar:
+        reports = scorer.score_many(rubric, candidates, on_progress=bar.update)
+    with _atomic_output(args.out) as out:
+        _write_reports(reports, out, args.format)
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    failed = 0
+    for path in args.paths:
+        try:
+            rubric = load_rubric(path)
+        except InvalidRubric as exc:
+            failed += 1
+            print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  {problem.location}: {problem.message}", file=sys.stderr)
+            continue
+        print(f"{path}: ok ({rubric.id} {rubric.version}, {len(rubric.questions)} questions, "
+              f"{len(rubric.dimensions)} dimensions, {len(rubric.references)} reference responses)")
+    return 1 if failed else 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from screening.rubric import rubric_fingerprint  # noqa: PLC0415
+
+    rubric = resolve_rubric(args.rubric, args.rubric_version)
+    scale = rubric.scale
+    print(f"{rubric.title} ({rubric.id} {rubric.version}, {rubric.locale})")
+    print(f"fingerprint {rubric_fingerprint(rubric)}")
+    print(f"scale {scale.min}..{scale.max}: " + "; ".join(f"{scale.min + i} {label}" for i, label in enumerate(scale.labels)))
+    print("dimensions:")
+    for d in rubric.dimensions:
+        print(f"  {d.id} (weight {d.weight:g}): {d.name}")
+    print("questions:")
+    for q in rubric.questions:
+        measures = ", ".join(f"{m.dimension}×{m.weight:g}" for m in q.measures)
+        count = sum(1 for r in rubric.references if r.question == q.id)
+        print(f"  {q.id} [{q.setting}] measures {measures}; {count} references")
+        print(f"    {q.prompt}")
+    return 0
+
+
+def _cmd_list(_: argparse.Namespace) -> int:
+    for rubric in RubricLibrary.from_folder(builtin_rubrics_dir()):
+        print(f"{rubric.id}\t{rubric.version}\t{rubric.title}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with the web service's subcommands when ``api`` is installed."""
+    parser = argparse.ArgumentParser(prog="screening", description="Score situational-judgement answers against rubrics.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    score = commands.add_parser("score", help="score a JSONL file of candidates' answers")
+    score.add_argument("input", help='JSONL: {"candidate_id": ..., "answers": [{"question_id": ..., "text": ...}]} per line')
+    score.add_argument("--rubric", required=True, help="a built-in rubric id or a rubric .toml path")
+    score.add_argument("--rubric-version", help="pin a version of a built-in rubric")
+    score.add_argument("--out", type=Path, help="write here (atomically) instead of stdout")
+    score.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
+    score.add_argument("--model", default=os.environ.get("SCREENING_MODEL", "sentence-transformers/all-MiniLM-L6-v2"),
+                       help="sentence-transformers model name or folder (default: $SCREENING_MODEL or all-MiniLM-L6-v2)")
+    score.add_argument("--cache-dir", type=Path, help="embedding cache folder (default: $SCREENING_CACHE_DIR or ~/.cache)")
+    score.set_defaults(handler=_cmd_score)
+
+    rubric = commands.add_parser("rubric", help="validate, show or list rubrics")
+    rubric_commands = rubric.add_subparsers(dest="rubric_command", required=True)
+    validate = rubric_commands.add_parser("validate", help="check rubric files and print every problem")
+    validate.add_argument("paths", nargs="+", type=Path)
+    validate.set_defaults(handler=_cmd_validate)
+    show = rubric_commands.add_parser("show", help="print a rubric's dimensions and questions")
+    show.add_argument("rubric", help="a built-in rubric id or a rubric .toml path")
+    show.add_argument("--rubric-version")
+    show.set_defaults(handler=_cmd_show)
+    listing = rubric_commands.add_parser("list", help="list built-in rubrics")
+    listing.set_defaults(handler=_cmd_list)
+
+    try:
+        from api.cli import register  # noqa: PLC0415 - optional web layer
+    except ImportError:
+        pass
+    else:
+        register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; errors print one clear message and exit non-zero."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except ScreeningError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Guards: answers that must go to a human instead of getting a confident score.
+
+Text guards run before encoding (empty, not English, a keyword list, too short, copied
+from the scenario); similarity guards after it (a near-copy of a reference response,
+off-topic). Each returns a :class:`~screening.report.Reason` or ``None``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from screening.method import MethodConfig
+from screening.prepared import PreparedQuestion
+from screening.report import Reason
+from screening.text import TextAnalysis, ngram_overlap
+
+__all__ = ["FUNCTION_WORDS", "UNSCORABLE", "similarity_guards", "text_guards"]
+
+# Reasons after which no level is computed at all (there is nothing to compare).
+UNSCORABLE = frozenset({"empty", "not_english"})
+
+# Words that carry grammar: prose has many of them, a list of keywords almost none.
+FUNCTION_WORDS = frozenset(
+    "i me my myself we us our you your he him his she her they them their it its the a an to of in on at for "
+    "with and or but so if then that this would will 'd 'll can could should is are was be been am do did "
+    "have has had not n't".split()
+)
+
+
+def text_guards(analysis: TextAnalysis, question: PreparedQuestion, config: MethodConfig) -> list[Reason]:
+    """Guards that need only the text: at most the first reason that applies, most basic first."""
+    qid = question.question_id
+    if not analysis.text.strip() or analysis.word_count == 0:
+        return [Reason(code="empty", detail="The answer is empty.", question_id=qid)]
+    if not analysis.looks_english:
+        return [
+            Reason(
+                code="not_english",
+                detail=f"Only {analysis.english_share:.0%} of the words look English; "
+                "the answer may be in another language or gibberish.",
+                question_id=qid,
+            )
+        ]
+    reasons: list[Reason] = []
+    function_share = sum(1 for w in analysis.lemmas if w in FUNCTION_WORDS) / max(len(analysis.lemmas), 1)
+    if analysis.word_count >= 3 and function_share < config.keyword_list_function_share:
+        reasons.append(
+            Reason(code="keyword_list", detail="The answer reads as a list of words, not sentences.", question_id=qid)
+        )
+    if analysis.word_count < config.min_words:
+        reasons.append(
+            Reason(
+                code="too_short",
+                detail=f"{analysis.word_count} word(s); at least {config.min_words} are needed to judge.",
+                question_id=qid,
+            )
+        )
+    overlap = ngram_overlap(analysis.lemmas, question.prompt_lemmas)
+    if overlap >= config.scenario_overlap:
+        reasons.append(
+            Reason(
+                code="copied_from_scenario",
+                detail=f"{overlap:.0%} of the answer's word sequences repeat the scenario text.",
+                question_id=qid,
+            )
+        )
+    return reasons
+
+
+def similarity_guards(
+    analysis: TextAnalysis, answer_embedding: np.ndarray, relevance: float, question: PreparedQuestion, config: MethodConfig
+) -> list[Reason]:
+    """Guards that need the answer's embedding: near-copies of a reference, off-topic answers."""
+    qid = question.question_id
+    reasons: list[Reason] = []
+    refs = question.all_references
+    if len(refs.texts):
+        similarities = refs.embeddings @ answer_embedding
+        best = int(np.argmax(similarities))
+        overlaps = [ngram_overlap(analysis.lemmas, lemmas) for lemmas in question.reference_lemmas]
+        most = int(np.argmax(overlaps))
+        if similarities[best] >= config.copied_reference_similarity or overlaps[most] >= config.copied_text_overlap:
+            index = best if similarities[best] >= config.copied_reference_similarity else most
+            reasons.append(
+                Reason(
+                    code="copied_reference",
+                    detail=f"The answer is a near-copy of a level-{int(refs.levels[index])} reference response "
+                    f"(similarity {float(similarities[index]):.2f}, word overlap {overlaps[index]:.0%}).",
+                    question_id=qid,
+                )
+            )
+    if relevance < config.off_topic_similarity:
+        reasons.append(
+            Reason(
+                code="off_topic",
+                detail=f"No sentence is close to any reference response for this question "
+                f"(best similarity {relevance:.2f}, below {config.off_topic_similarity:.2f}).",
+                question_id=qid,
+            )
+        )
+    return reasons

@@ -1,0 +1,52 @@
+"""The scoring method's parameters, under a versioned name.
+
+Behaviour never changes behind an existing name: changing any default here means a new
+``version``, so every stored score can say exactly which method made it.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+__all__ = ["DEFAULT_METHOD", "MethodConfig"]
+
+
+class MethodConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Parameters of the anchor-regression scoring method."""
+
+    name: str = "anchor-regression"
+    version: int = 1
+    # Level estimation: ridge regression over every reference response of the rubric, with
+    # extra weight on those of the same question and of the same dimension.
+    ridge_alpha: float = 0.5
+    same_question_weight: float = 1.0
+    same_dimension_weight: float = 1.0
+    # Nearest references whose levels' spread measures how vague an estimate is.
+    top_k: int = 3
+    # A sentence counts when its relevance is at least this share of the best sentence's.
+    relevant_share: float = 0.3
+    # Guards.
+    min_words: int = 5
+    off_topic_similarity: float = 0.25
+    copied_reference_similarity: float = 0.96
+    copied_text_overlap: float = 0.8
+    scenario_overlap: float = 0.6
+    keyword_list_function_share: float = 0.1
+    # Red flags: a sentence fires one when it is closer to it than to any reference above the
+    # scale's minimum, and at least this similar.
+    red_flag_similarity: float = 0.55
+    red_flag_penalty: float = 0.15  # share of the scale's span taken off per firing sentence
+    max_red_flag_hits: int = 2
+    # Confidence: relevance at which evidence counts as fully relevant.
+    full_relevance_similarity: float = 0.65
+    # Explanation size.
+    evidence_per_dimension: int = 3
+    matches_per_evidence: int = 3
+
+    @property
+    def method_id(self) -> str:
+        """The versioned name recorded in every score, e.g. ``screening.anchor-regression.v1``."""
+        return f"screening.{self.name}.v{self.version}"
+
+
+DEFAULT_METHOD = MethodConfig()

@@ -1,0 +1,264 @@
+"""The engine's entry point: candidates' answers + rubric -> explainable reports.
+
+One way through: validate the answers against the rubric, analyse the texts (spaCy),
+run text guards, encode every unit of every answer in one batch, score each dimension of
+each answer, run similarity guards, aggregate, and record what made the score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+
+from screening.aggregate import dimension_scores, overall_score
+from screening.encoder import Encoder
+from screening.errors import InvalidInput, Problem
+from screening.guards import UNSCORABLE, similarity_guards, text_guards
+from screening.method import DEFAULT_METHOD, MethodConfig
+from screening.prepared import PreparedQuestion, PreparedRubric, prepare_rubric
+from screening.report import (
+    AnswerDimension,
+    AnswerReport,
+    CandidateAnswers,
+    CandidateReport,
+    Provenance,
+    Reason,
+    ScaleInfo,
+)
+from screening.rubric import Rubric, rubric_fingerprint
+from screening.scoring import DimensionPlan, Unit, plan_dimension, relevant_sentences, score_dimension
+from screening.text import TextAnalysis, TextAnalyzer
+
+__all__ = ["Scorer", "engine_version", "validate_answers"]
+
+
+def engine_version() -> str:
+    """The installed version of this package."""
+    try:
+        return version("attitude-screening")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def validate_answers(rubric: Rubric, candidate: CandidateAnswers, prefix: str = "") -> list[Problem]:
+    """Problems with a candidate's answers for ``rubric``: unknown or repeated question ids."""
+    known = {q.id for q in rubric.questions}
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for index, answer in enumerate(candidate.answers):
+        where = f"{prefix}answers[{index}].question_id"
+        if answer.question_id not in known:
+            problems.append(
+                Problem(
+                    location=where,
+                    message=f"unknown question {answer.question_id!r} in rubric {rubric.id!r}; "
+                    f"known: {', '.join(sorted(known))}",
+                )
+            )
+        elif answer.question_id in seen:
+            problems.append(Problem(location=where, message=f"question {answer.question_id!r} is answered twice"))
+        seen.add(answer.question_id)
+    if not candidate.answers:
+        problems.append(Problem(location=f"{prefix}answers", message="at least one answer is required"))
+    return problems
+
+
+class Scorer:
+    """Scores candidates against rubrics with one encoder, one text analyser and one method."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        analyzer: TextAnalyzer,
+        *,
+        reference_encoder: Encoder | None = None,
+        method: MethodConfig = DEFAULT_METHOD,
+    ) -> None:
+        self.encoder = encoder
+        self.reference_encoder = reference_encoder or encoder
+        self.analyzer = analyzer
+        self.method = method
+        self._prepared: dict[str, PreparedRubric] = {}
+
+    def prepare(self, rubric: Rubric) -> PreparedRubric:
+        """The rubric analysed and encoded, kept in memory by fingerprint."""
+        key = rubric_fingerprint(rubric)
+        if key not in self._prepared:
+            self._prepared[key] = prepare_rubric(rubric, self.reference_encoder, self.analyzer, self.method)
+        return self._prepared[key]
+
+    def provenance(self, prepared: PreparedRubric) -> Provenance:
+        """What makes this scorer's scores for ``prepared``."""
+        rubric = prepared.rubric
+        return Provenance(
+            rubric_id=rubric.id,
+            rubric_version=rubric.version,
+            rubric_fingerprint=prepared.fingerprint,
+            model_id=self.encoder.model_id,
+            model_weights_sha256=self.encoder.weights_sha256,
+            method=self.method.method_id,
+            text_pipeline=self.analyzer.pipeline_id,
+            engine_version=engine_version(),
+        )
+
+    def score(self, rubric: Rubric, candidate: CandidateAnswers) -> CandidateReport:
+        """Score one candidate."""
+        return self.score_many(rubric, [candidate])[0]
+
+    def score_many(
+        self,
+        rubric: Rubric,
+        candidates: Sequence[CandidateAnswers],
+        *,
+        chunk_size: int = 64,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[CandidateReport]:
+        """Score candidates, encoding ``chunk_size`` candidates' answers per batch."""
+        problems = [p for i, c in enumerate(candidates) for p in validate_answers(rubric, c, f"[{i}].")]
+        if problems:
+            raise InvalidInput(problems if len(candidates) > 1 else [_unprefixed(p) for p in problems])
+        prepared = self.prepare(rubric)
+        provenance = self.provenance(prepared)
+        reports: list[CandidateReport] = []
+        for start in range(0, len(candidates), chunk_size):
+            chunk = candidates[start : start + chunk_size]
+            reports.extend(self._score_chunk(prepared, provenance, chunk))
+            if on_progress:
+                on_progress(len(chunk))
+        return reports
+
+    def _score_chunk(
+        self, prepared: PreparedRubric, provenance: Provenance, candidates: Sequence[CandidateAnswers]
+    ) -> list[CandidateReport]:
+        answers = [a for c in candidates for a in c.answers]
+        analyses = self.analyzer.analyze_many(a.text for a in answers)
+        vectors = self._encode_new({}, {t for analysis in analyses for t in _unit_texts(analysis)})
+        plans = [
+            self._plan_answer(prepared, prepared.questions[a.question_id], analysis, vectors)
+            for a, analysis in zip(answers, analyses, strict=True)
+        ]
+        self._encode_new(vectors, {p.core_text for plan in plans if plan for p in plan[1] if p.core_text})
+        results = iter(
+            self._score_answer(prepared, prepared.questions[a.question_id], analysis, plan, vectors)
+            for a, analysis, plan in zip(answers, analyses, plans, strict=True)
+        )
+        return [self._candidate_report(prepared, provenance, c, [next(results) for _ in c.answers]) for c in candidates]
+
+    def _encode_new(self, vectors: dict[str, np.ndarray], texts: set[str]) -> dict[str, np.ndarray]:
+        """Add embeddings of the ``texts`` not yet in ``vectors``, encoded in one batch."""
+        missing = sorted(texts - vectors.keys())
+        vectors.update(zip(missing, self.encoder.encode(missing), strict=True))
+        return vectors
+
+    def _plan_answer(
+        self, prepared: PreparedRubric, question: PreparedQuestion, analysis: TextAnalysis, vectors: dict[str, np.ndarray]
+    ) -> tuple[list[Unit], list[DimensionPlan]] | None:
+        if not analysis.sentences:
+            return None
+        units = _units(analysis, vectors)
+        kept = relevant_sentences(units, question.all_references, self.method)
+        plans = [plan_dimension(units, kept, m, prepared.rubric, self.method) for m in question.measures]
+        return units, plans
+
+    def _score_answer(
+        self,
+        prepared: PreparedRubric,
+        question: PreparedQuestion,
+        analysis: TextAnalysis,
+        plan: tuple[list[Unit], list[DimensionPlan]] | None,
+        vectors: dict[str, np.ndarray],
+    ) -> AnswerReport:
+        reasons = text_guards(analysis, question, self.method)
+        dimensions: list[AnswerDimension] = []
+        if plan is not None and not any(r.code in UNSCORABLE for r in reasons):
+            units, plans = plan
+            relevance = -1.0
+            for measure, dimension_plan in zip(question.measures, plans, strict=True):
+                core = vectors.get(dimension_plan.core_text) if dimension_plan.core_text else None
+                scored, best = score_dimension(
+                    units, dimension_plan, core, measure, prepared.rubric, self.method, counted=not reasons
+                )
+                dimensions.append(scored)
+                relevance = max(relevance, best)
+            reasons += similarity_guards(analysis, vectors[analysis.text.strip()], relevance, question, self.method)
+            if reasons:
+                dimensions = [_uncounted(d) for d in dimensions]
+        else:
+            dimensions = [_unscored(m.dimension_id) for m in question.measures]
+        return AnswerReport(
+            question_id=question.question_id,
+            status="needs_review" if reasons else "scored",
+            word_count=analysis.word_count,
+            sentence_count=len(analysis.sentences),
+            reasons=tuple(reasons),
+            dimensions=tuple(dimensions),
+            deflection_cues=tuple(c for s in analysis.sentences for c in s.deflection_cues),
+            agency_cues=tuple(c for s in analysis.sentences for c in s.agency_cues),
+        )
+
+    def _candidate_report(
+        self,
+        prepared: PreparedRubric,
+        provenance: Provenance,
+        candidate: CandidateAnswers,
+        answers: list[AnswerReport],
+    ) -> CandidateReport:
+        rubric = prepared.rubric
+        dimensions = dimension_scores(rubric, answers)
+        overall = overall_score(rubric, dimensions)
+        reasons = [r for a in answers for r in a.reasons]
+        answered = {a.question_id for a in candidate.answers}
+        missing = [q.id for q in rubric.questions if q.id not in answered]
+        notes = [Reason(code="unanswered", detail=f"Not answered: {', '.join(missing)}.")] if missing else []
+        return CandidateReport(
+            candidate_id=candidate.candidate_id,
+            status="needs_review" if reasons or overall.level is None else "scored",
+            reasons=tuple(reasons + notes),
+            overall=overall,
+            dimensions=dimensions,
+            answers=tuple(answers),
+            scale=ScaleInfo(min=rubric.scale.min, max=rubric.scale.max, labels=rubric.scale.labels),
+            provenance=provenance,
+        )
+
+
+def _unprefixed(problem: Problem) -> Problem:
+    return Problem(location=problem.location.removeprefix("[0]."), message=problem.message)
+
+
+def _unit_texts(analysis: TextAnalysis) -> list[str]:
+    texts = [analysis.text.strip()] if analysis.text.strip() else []
+    for sentence in analysis.sentences:
+        texts.append(sentence.text)
+        texts.extend(sentence.affirmed_clauses)
+    return texts
+
+
+def _units(analysis: TextAnalysis, vectors: dict[str, np.ndarray]) -> list[Unit]:
+    return [
+        Unit(
+            sentence_index=s.index,
+            text=s.text,
+            embedding=vectors[s.text],
+            polarity=s.polarity,
+            negation_cues=s.negation_cues,
+            affirmed_clauses=s.affirmed_clauses,
+            affirmed_embeddings=tuple(vectors[c] for c in s.affirmed_clauses),
+        )
+        for s in analysis.sentences
+    ]
+
+
+def _uncounted(dimension: AnswerDimension) -> AnswerDimension:
+    """The provisional level stays visible, with zero confidence; it is not aggregated."""
+    import msgspec  # noqa: PLC0415
+
+    return msgspec.structs.replace(dimension, confidence=0.0)
+
+
+def _unscored(dimension_id: str) -> AnswerDimension:
+    return AnswerDimension(
+        dimension_id=dimension_id, level=None, label=None, confidence=0.0, rationale="Not scored: see the answer's reasons."
+    )

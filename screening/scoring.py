@@ -1,0 +1,220 @@
+"""One answer on one dimension: sentences -> relevant core -> level, negations, red flags.
+
+The answer's sentences that engage with the question are kept (padding falls out, so it
+moves the level very little). A kept sentence that denies what a good reference says ("I
+would not apologise") earns no credit from it: it counts at the mirrored level and is
+left out of the core text. The core text's level comes from :mod:`screening.anchor`. A
+sentence that matches a red flag more closely than any acceptable reference pulls the
+level down.
+"""
+
+from __future__ import annotations
+
+import msgspec
+import numpy as np
+
+from screening.anchor import AnchorSet, estimate_unit
+from screening.explain import rationale
+from screening.method import MethodConfig
+from screening.prepared import PreparedMeasure
+from screening.report import AnswerDimension, Evidence, NegationHit, RedFlagHit, ReferenceMatch
+from screening.rubric import Rubric
+
+__all__ = ["DimensionPlan", "Unit", "plan_dimension", "relevant_sentences", "score_dimension"]
+
+
+class Unit(msgspec.Struct, frozen=True, kw_only=True):
+    """A piece of an answer to score: a sentence (with its negated clauses) or the whole answer."""
+
+    sentence_index: int | None
+    text: str
+    embedding: np.ndarray
+    polarity: int = 0
+    negation_cues: tuple[str, ...] = ()
+    affirmed_clauses: tuple[str, ...] = ()
+    affirmed_embeddings: tuple[np.ndarray, ...] = ()
+
+
+class _Scored(msgspec.Struct, kw_only=True):
+    unit: Unit
+    level: float
+    relevance: float
+    spread: float
+    similarities: np.ndarray
+
+
+def _matches(anchors: AnchorSet, similarities: np.ndarray, count: int) -> tuple[ReferenceMatch, ...]:
+    order = np.argsort(-similarities, kind="stable")[:count]
+    return tuple(
+        ReferenceMatch(text=anchors.texts[i], level=int(anchors.levels[i]), similarity=round(float(similarities[i]), 3))
+        for i in order
+    )
+
+
+def _negation_hit(
+    scored: _Scored, measure: PreparedMeasure, rubric: Rubric, config: MethodConfig
+) -> tuple[float, NegationHit | None]:
+    """A sentence's level once the clauses it negates are taken into account."""
+    unit, scale, anchors = scored.unit, rubric.scale, measure.anchors
+    worst: tuple[float, NegationHit] | None = None
+    for clause_embedding in unit.affirmed_embeddings:
+        clause = estimate_unit(clause_embedding, anchors, measure.model, top_k=config.top_k)
+        if clause.level <= scale.midpoint:
+            continue  # it denies a weak behaviour ("I would never ignore her"): no credit removed
+        given = min(scored.level, scale.min + scale.max - clause.level)
+        hit = NegationHit(
+            sentence_index=unit.sentence_index or 0,
+            text=unit.text,
+            cues=unit.negation_cues,
+            reference=_matches(anchors, clause.similarities, 1)[0],
+            level_as_matched=round(scored.level, 2),
+            level_given=round(given, 2),
+        )
+        if worst is None or given < worst[0]:
+            worst = (given, hit)
+    return (worst[0], worst[1]) if worst else (scored.level, None)
+
+
+def _red_flag_hit(scored: _Scored, measure: PreparedMeasure, rubric: Rubric, config: MethodConfig) -> RedFlagHit | None:
+    """The red flag a sentence matches, if it is closer to it than to every acceptable reference."""
+    flags = measure.red_flags
+    if not len(flags.texts) or scored.unit.sentence_index is None:
+        return None
+    flag_similarities = flags.embeddings @ scored.unit.embedding
+    best = int(np.argmax(flag_similarities))
+    acceptable = scored.similarities[measure.anchors.levels > rubric.scale.min]
+    closest_acceptable = float(acceptable.max()) if acceptable.size else -1.0
+    similarity = float(flag_similarities[best])
+    if similarity < config.red_flag_similarity or similarity <= closest_acceptable:
+        return None
+    if int(flags.polarities[best]) != scored.unit.polarity:
+        return None  # "I would never say it's not my job" does not match "It's not my job"
+    return RedFlagHit(
+        sentence_index=scored.unit.sentence_index,
+        text=scored.unit.text,
+        example=flags.texts[best],
+        similarity=round(similarity, 3),
+    )
+
+
+def relevant_sentences(units: list[Unit], question_anchors: AnchorSet, config: MethodConfig) -> list[int]:
+    """Indices of the sentences that engage with the question: padding and chatter fall out.
+
+    A sentence is kept when its best similarity to any of the question's references is
+    above the off-topic floor and at least ``relevant_share`` of the best sentence's.
+    """
+    relevance = [float((question_anchors.embeddings @ u.embedding).max()) if len(question_anchors.texts) else 0.0 for u in units]
+    best = max(relevance, default=0.0)
+    return [i for i, r in enumerate(relevance) if r >= config.off_topic_similarity and r >= config.relevant_share * best]
+
+
+class DimensionPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """Which sentences of an answer count for one dimension, and the text to score as its core."""
+
+    kept: tuple[int, ...]
+    negations: tuple[tuple[int, float, NegationHit], ...]
+    core_text: str
+
+
+def plan_dimension(
+    units: list[Unit], kept: list[int], measure: PreparedMeasure, rubric: Rubric, config: MethodConfig
+) -> DimensionPlan:
+    """Find the kept sentences that deny a good behaviour; the rest form the core text."""
+    negations = []
+    for index in kept:
+        unit = units[index]
+        if not unit.affirmed_embeddings:
+            continue
+        estimate = estimate_unit(unit.embedding, measure.anchors, measure.model, top_k=config.top_k)
+        item = _Scored(unit=unit, **msgspec.structs.asdict(estimate))
+        item.level = rubric.scale.clamp(estimate.level)
+        level, hit = _negation_hit(item, measure, rubric, config)
+        if hit:
+            negations.append((index, level, hit))
+    denied = {index for index, _, _ in negations}
+    core = " ".join(units[i].text for i in kept if i not in denied)
+    return DimensionPlan(kept=tuple(kept), negations=tuple(negations), core_text=core)
+
+
+def score_dimension(
+    units: list[Unit],
+    plan: DimensionPlan,
+    core_embedding: np.ndarray | None,
+    measure: PreparedMeasure,
+    rubric: Rubric,
+    config: MethodConfig,
+    *,
+    counted: bool,
+) -> tuple[AnswerDimension, float]:
+    """The answer's level on one dimension with its evidence; also its best sentence relevance.
+
+    The level is read from the core text (the relevant sentences that deny nothing good);
+    each sentence that denies a good behaviour counts as one more sentence at the level it
+    was given; each red flag takes ``red_flag_penalty`` of the scale off.
+    """
+    anchors, scale = measure.anchors, rubric.scale
+    scored: list[_Scored] = []
+    for unit in units:
+        estimate = estimate_unit(unit.embedding, anchors, measure.model, top_k=config.top_k)
+        scored.append(_Scored(unit=unit, **msgspec.structs.asdict(estimate)))
+        scored[-1].level = scale.clamp(estimate.level)
+    denied = {index: level for index, level, _ in plan.negations}
+    for index, level in denied.items():
+        scored[index].level = level
+    kept = [scored[i] for i in plan.kept] or scored
+    flags = [f for f in (_red_flag_hit(s, measure, rubric, config) for s in kept) if f]
+    core_count = len(kept) - len(denied)
+    core = estimate_unit(core_embedding, anchors, measure.model, top_k=config.top_k) if core_embedding is not None else None
+    parts = [scale.clamp(core.level)] * core_count if core and core_count else []
+    parts += list(denied.values())
+    mixed = float(np.mean(parts)) if parts else float(np.mean([s.level for s in kept]))
+    penalty = min(len(flags), config.max_red_flag_hits) * config.red_flag_penalty * scale.span
+    level = scale.clamp(mixed - penalty)
+    relevance = max(s.relevance for s in kept)
+    spread = core.spread if core else float(np.mean([s.spread for s in kept]))
+    confidence = _confidence([s.level for s in kept], level, spread, relevance, rubric, config) if counted else 0.0
+    evidence = _evidence(kept, anchors, config)
+    dimension = rubric.dimension(measure.dimension_id)
+    negation_hits = [hit for _, _, hit in plan.negations]
+    result = AnswerDimension(
+        dimension_id=measure.dimension_id,
+        level=round(level, 2),
+        label=scale.label(level),
+        confidence=round(confidence, 2),
+        rationale=rationale(dimension.name, level, scale, evidence, negation_hits, flags),
+        evidence=evidence,
+        negations=tuple(negation_hits),
+        red_flags=tuple(flags),
+        red_flag_penalty=round(penalty, 2),
+    )
+    return result, relevance
+
+
+def _evidence(kept: list[_Scored], anchors: AnchorSet, config: MethodConfig) -> tuple[Evidence, ...]:
+    """The most relevant kept sentences, each with its own level and nearest references."""
+    relevance = np.asarray([s.relevance for s in kept])
+    weights = relevance.clip(min=0) / max(float(relevance.clip(min=0).sum()), 1e-9)
+    order = np.argsort(-relevance, kind="stable")[: config.evidence_per_dimension]
+    return tuple(
+        Evidence(
+            sentence_index=kept[i].unit.sentence_index,
+            text=kept[i].unit.text,
+            level=round(kept[i].level, 2),
+            weight=round(float(weights[i]), 3),
+            matches=_matches(anchors, kept[i].similarities, config.matches_per_evidence),
+            negated=bool(kept[i].unit.affirmed_clauses),
+        )
+        for i in order
+    )
+
+
+def _confidence(
+    sentence_levels: list[float], level: float, spread: float, relevance: float, rubric: Rubric, config: MethodConfig
+) -> float:
+    """0-1: how relevant the evidence is, how the nearest references agree, how sentences agree."""
+    half_span = rubric.scale.span / 2
+    floor, full = config.off_topic_similarity, config.full_relevance_similarity
+    relevant = float(np.clip((relevance - floor) / (full - floor), 0.0, 1.0))
+    disagreement = float(np.sqrt(np.mean((np.asarray(sentence_levels) - level) ** 2))) / half_span
+    vagueness = spread / half_span
+    return relevant * (1.0 - 0.5 * min(disagreement, 1.0) - 0.5 * min(vagueness, 1.0))
