@@ -112,7 +112,9 @@ class SentenceTransformerEncoder:
     @property
     def dimension(self) -> int:
         """Length of each embedding."""
-        return int(self._model.get_sentence_embedding_dimension() or 0)
+        model = self._model
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter() or 0)
 
     def _hash_weights(self) -> str:
         folder = Path(self._source)

@@ -6,7 +6,8 @@ from the on-disk cache when it has them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 
 import msgspec
 import numpy as np
@@ -14,8 +15,8 @@ import numpy as np
 from screening.anchor import AnchorSet, LevelModel, fit_level_model
 from screening.encoder import Encoder
 from screening.method import MethodConfig
-from screening.rubric import Rubric, rubric_fingerprint
-from screening.text import TextAnalysis, TextAnalyzer
+from screening.rubric import Question, Rubric, rubric_fingerprint
+from screening.text import TextAnalysis
 
 __all__ = ["PreparedMeasure", "PreparedQuestion", "PreparedRubric", "prepare_rubric"]
 
@@ -40,12 +41,66 @@ class PreparedQuestion(msgspec.Struct, frozen=True, kw_only=True):
     all_references: AnchorSet
 
 
-class PreparedRubric(msgspec.Struct, frozen=True, kw_only=True):
-    """A rubric ready for scoring."""
+class PreparedRubric:
+    """A rubric ready for scoring: texts analysed and encoded once; each question's level
+    models fitted the first time that question is scored (or all at once by :meth:`warm`)."""
 
-    rubric: Rubric
-    fingerprint: str
-    questions: dict[str, PreparedQuestion]
+    def __init__(
+        self,
+        rubric: Rubric,
+        vectors: dict[str, np.ndarray],
+        analyses: dict[str, TextAnalysis],
+        prompts: dict[str, TextAnalysis],
+        method: MethodConfig,
+    ) -> None:
+        self.rubric = rubric
+        self.fingerprint = rubric_fingerprint(rubric)
+        self._vectors = vectors
+        self._analyses = analyses
+        self._prompts = prompts
+        self._method = method
+        self._dim = next(iter(vectors.values())).shape[0] if vectors else 0
+        self._questions: dict[str, PreparedQuestion] = {}
+        self._lock = threading.Lock()
+
+    def question(self, question_id: str) -> PreparedQuestion:
+        """The prepared question, built on first use."""
+        with self._lock:
+            if question_id not in self._questions:
+                self._questions[question_id] = self._prepare_question(self.rubric.question(question_id))
+            return self._questions[question_id]
+
+    def warm(self) -> None:
+        """Prepare every question now (a server does this at start-up)."""
+        for question in self.rubric.questions:
+            self.question(question.id)
+
+    def _anchors(self, texts: Sequence[str], levels: Sequence[int]) -> AnchorSet:
+        return _anchor_set(texts, levels, self._vectors, self._analyses, self._dim)
+
+    def _prepare_question(self, question: Question) -> PreparedQuestion:
+        rubric = self.rubric
+        measures = []
+        for measure in question.measures:
+            references = rubric.references_for(question.id, measure.dimension)
+            flags = rubric.red_flags_for(question.id, measure.dimension)
+            measures.append(
+                PreparedMeasure(
+                    dimension_id=measure.dimension,
+                    weight=measure.weight,
+                    anchors=self._anchors([r.text for r in references], [r.level for r in references]),
+                    model=_level_model(rubric, question.id, measure.dimension, self._vectors, self._method),
+                    red_flags=self._anchors(list(flags), [rubric.scale.min] * len(flags)),
+                )
+            )
+        question_refs = [r for r in rubric.references if r.question == question.id]
+        return PreparedQuestion(
+            question_id=question.id,
+            prompt_lemmas=self._prompts[question.id].lemmas,
+            measures=tuple(measures),
+            reference_lemmas=tuple(self._analyses[r.text].lemmas for r in question_refs),
+            all_references=self._anchors([r.text for r in question_refs], [r.level for r in question_refs]),
+        )
 
 
 def _anchor_set(
@@ -81,37 +136,12 @@ def _level_model(rubric: Rubric, question_id: str, dimension_id: str, vectors: d
     return fit_level_model(embeddings, levels, weights, method.ridge_alpha)
 
 
-def prepare_rubric(rubric: Rubric, encoder: Encoder, analyzer: TextAnalyzer, method: MethodConfig) -> PreparedRubric:
-    """Analyse and encode every reference, red flag and prompt of ``rubric`` (in one batch),
-    and fit each (question, dimension)'s level model."""
+def prepare_rubric(
+    rubric: Rubric, encoder: Encoder, analyze: Callable[[list[str]], list[TextAnalysis]], method: MethodConfig
+) -> PreparedRubric:
+    """Analyse and encode every reference, red flag and prompt of ``rubric`` in one batch."""
     texts = sorted({r.text for r in rubric.references} | {t for f in rubric.red_flags for t in f.texts})
     vectors = dict(zip(texts, encoder.encode(texts), strict=True))
-    analyses = dict(zip(texts, analyzer.analyze_many(texts), strict=True))
-    prompts = dict(zip([q.id for q in rubric.questions], analyzer.analyze_many(q.prompt for q in rubric.questions), strict=True))
-    dim = next(iter(vectors.values())).shape[0] if vectors else 0
-    questions: dict[str, PreparedQuestion] = {}
-    for question in rubric.questions:
-        measures = []
-        for measure in question.measures:
-            references = rubric.references_for(question.id, measure.dimension)
-            flags = rubric.red_flags_for(question.id, measure.dimension)
-            measures.append(
-                PreparedMeasure(
-                    dimension_id=measure.dimension,
-                    weight=measure.weight,
-                    anchors=_anchor_set([r.text for r in references], [r.level for r in references], vectors, analyses, dim),
-                    model=_level_model(rubric, question.id, measure.dimension, vectors, method),
-                    red_flags=_anchor_set(list(flags), [rubric.scale.min] * len(flags), vectors, analyses, dim),
-                )
-            )
-        question_refs = [r for r in rubric.references if r.question == question.id]
-        questions[question.id] = PreparedQuestion(
-            question_id=question.id,
-            prompt_lemmas=prompts[question.id].lemmas,
-            measures=tuple(measures),
-            reference_lemmas=tuple(analyses[r.text].lemmas for r in question_refs),
-            all_references=_anchor_set(
-                [r.text for r in question_refs], [r.level for r in question_refs], vectors, analyses, dim
-            ),
-        )
-    return PreparedRubric(rubric=rubric, fingerprint=rubric_fingerprint(rubric), questions=questions)
+    analyses = dict(zip(texts, analyze(texts), strict=True))
+    prompts = dict(zip([q.id for q in rubric.questions], analyze([q.prompt for q in rubric.questions]), strict=True))
+    return PreparedRubric(rubric, vectors, analyses, prompts, method)

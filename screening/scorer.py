@@ -81,13 +81,21 @@ class Scorer:
         self.analyzer = analyzer
         self.method = method
         self._prepared: dict[str, PreparedRubric] = {}
+        self._rubric_text_analyses: dict[str, TextAnalysis] = {}
 
     def prepare(self, rubric: Rubric) -> PreparedRubric:
         """The rubric analysed and encoded, kept in memory by fingerprint."""
         key = rubric_fingerprint(rubric)
         if key not in self._prepared:
-            self._prepared[key] = prepare_rubric(rubric, self.reference_encoder, self.analyzer, self.method)
+            self._prepared[key] = prepare_rubric(rubric, self.reference_encoder, self._analyze_rubric_texts, self.method)
         return self._prepared[key]
+
+    def _analyze_rubric_texts(self, texts: list[str]) -> list[TextAnalysis]:
+        """Text analyses of rubric texts, remembered across rubric versions that share them."""
+        memo = self._rubric_text_analyses
+        missing = [t for t in dict.fromkeys(texts) if t not in memo]
+        memo.update(zip(missing, self.analyzer.analyze_many(missing), strict=True))
+        return [memo[t] for t in texts]
 
     def provenance(self, prepared: PreparedRubric) -> Provenance:
         """What makes this scorer's scores for ``prepared``."""
@@ -136,12 +144,12 @@ class Scorer:
         analyses = self.analyzer.analyze_many(a.text for a in answers)
         vectors = self._encode_new({}, {t for analysis in analyses for t in _unit_texts(analysis)})
         plans = [
-            self._plan_answer(prepared, prepared.questions[a.question_id], analysis, vectors)
+            self._plan_answer(prepared, prepared.question(a.question_id), analysis, vectors)
             for a, analysis in zip(answers, analyses, strict=True)
         ]
         self._encode_new(vectors, {p.core_text for plan in plans if plan for p in plan[1] if p.core_text})
         results = iter(
-            self._score_answer(prepared, prepared.questions[a.question_id], analysis, plan, vectors)
+            self._score_answer(prepared, prepared.question(a.question_id), analysis, plan, vectors)
             for a, analysis, plan in zip(answers, analyses, plans, strict=True)
         )
         return [self._candidate_report(prepared, provenance, c, [next(results) for _ in c.answers]) for c in candidates]

@@ -8,8 +8,10 @@ installed and named.
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterable, Sequence
 from functools import cached_property
+from pathlib import Path
 
 import msgspec
 import spacy
@@ -23,6 +25,8 @@ __all__ = ["SentenceAnalysis", "TextAnalysis", "TextAnalyzer", "ngram_overlap"]
 NEGATION_WORDS = frozenset(
     {"not", "n't", "never", "no", "nobody", "nothing", "nowhere", "neither", "nor", "none", "without", "cannot"}
 )
+# Words at least this frequent (log-probability in spaCy's English lexeme table) count as English.
+COMMON_WORD_LOGPROB = -15.0
 # Words that end a negation's scope: clause punctuation and contrastive or coordinating links.
 SCOPE_BREAKERS = frozenset(
     {",", ";", ":", "but", "instead", "rather", "however", "although", "though", "because", "so", "and", "then", "unless"}
@@ -128,6 +132,7 @@ class TextAnalyzer:
         if lookups is not None and lookups.has_table("lemma_lookup"):
             table = lookups.get_table("lemma_lookup")
             words.update(str(v).lower() for v in table.values())
+        words.update(_common_english_words())
         return frozenset(words)
 
     def analyze(self, text: str) -> TextAnalysis:
@@ -207,6 +212,16 @@ def _affirm(clause: Span, cue_index: int) -> str:
             continue
         words.append(_AFFIRMED_FORMS.get(token.lower_, token.text) if token.i == cue_index - 1 else token.text)
     return " ".join(words).replace(" '", "'")
+
+
+def _common_english_words() -> set[str]:
+    """Frequent English words from ``spacy-lookups-data``'s lexeme probability table."""
+    import spacy_lookups_data  # noqa: PLC0415 - data package, needed once
+
+    path = Path(spacy_lookups_data.__file__).parent / "data" / "en_lexeme_prob.json.gz"
+    with gzip.open(path, "rb") as handle:
+        table: dict[str, float] = msgspec.json.decode(handle.read())
+    return {word.lower() for word, logprob in table.items() if logprob >= COMMON_WORD_LOGPROB}
 
 
 def _lemma_known(word: str, vocabulary: frozenset[str]) -> bool:
