@@ -1,0 +1,167 @@
+"""``screening serve``, ``screening db migrate`` and ``screening keys create|list|revoke``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from sqlalchemy import select
+
+from api.auth import ROLES, hash_token, new_token
+from api.db import repo
+from api.db.engine import NotMigrated, check_migrated, create_engine, migrate, session_factory
+from api.db.models import ApiKey, utcnow
+from api.settings import Settings, SettingsError
+
+__all__ = ["register"]
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+async def _checked(settings: Settings) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        await check_migrated(engine)
+    finally:
+        await engine.dispose()
+
+
+def _require_migrated(settings: Settings) -> None:
+    try:
+        asyncio.run(_checked(settings))
+    except NotMigrated as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn  # noqa: PLC0415 - only this command needs it
+
+    overrides: dict[str, Any] = {k: v for k in ("host", "port", "workers") if (v := getattr(args, k)) is not None}
+    try:
+        settings = Settings.from_env(**overrides)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _require_migrated(settings)
+    env = {f"SCREENING_{k.upper()}": str(v) for k, v in overrides.items()}
+    import os  # noqa: PLC0415
+
+    os.environ.update(env)  # worker processes read the same settings
+    uvicorn.run(
+        "api.asgi:app_from_env", factory=True, host=settings.host, port=settings.port, workers=settings.workers,
+        log_level=settings.log_level, proxy_headers=False,
+    )
+    return 0
+
+
+def _cmd_migrate(_: argparse.Namespace) -> int:
+    settings = _settings()
+    migrate(settings.database_url)
+    print(f"database migrated to the newest schema: {settings.database_url.split('@')[-1]}")
+    return 0
+
+
+async def _create_key(settings: Settings, org: str, role: str, name: str) -> tuple[str, str]:
+    engine = create_engine(settings.database_url)
+    try:
+        await check_migrated(engine)
+        key_id, token = new_token()
+        async with session_factory(engine)() as session, session.begin():
+            session.add(ApiKey(id=key_id, org_id=org, role=role, name=name, token_sha256=hash_token(token),
+                               created_at=utcnow()))
+        return key_id, token
+    finally:
+        await engine.dispose()
+
+
+async def _list_keys(settings: Settings, org: str | None) -> list[ApiKey]:
+    engine = create_engine(settings.database_url)
+    try:
+        await check_migrated(engine)
+        async with session_factory(engine)() as session:
+            return list(await repo.list_keys(session, org))
+    finally:
+        await engine.dispose()
+
+
+async def _revoke_key(settings: Settings, key_id: str) -> bool:
+    engine = create_engine(settings.database_url)
+    try:
+        await check_migrated(engine)
+        async with session_factory(engine)() as session, session.begin():
+            key = (await session.execute(select(ApiKey).where(ApiKey.id == key_id))).scalar_one_or_none()
+            if key is None:
+                return False
+            key.revoked_at = key.revoked_at or utcnow()
+            return True
+    finally:
+        await engine.dispose()
+
+
+def _run(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except NotMigrated as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def _cmd_keys_create(args: argparse.Namespace) -> int:
+    key_id, token = _run(_create_key(_settings(), args.org, args.role, args.name))
+    print(f"created key {key_id} ({args.role}) for organisation {args.org!r}; the token is shown only once:",
+          file=sys.stderr)
+    print(token)
+    return 0
+
+
+def _cmd_keys_list(args: argparse.Namespace) -> int:
+    for key in _run(_list_keys(_settings(), args.org)):
+        state = f"revoked {key.revoked_at.isoformat()}" if key.revoked_at else "active"
+        print(f"{key.id}\t{key.org_id}\t{key.role}\t{state}\t{key.created_at.isoformat()}\t{key.name}")
+    return 0
+
+
+def _cmd_keys_revoke(args: argparse.Namespace) -> int:
+    if not _run(_revoke_key(_settings(), args.key_id)):
+        print(f"error: no key {args.key_id!r}", file=sys.stderr)
+        return 2
+    print(f"revoked key {args.key_id}")
+    return 0
+
+
+def register(commands: Any) -> None:
+    """Add the service's subcommands to the ``screening`` parser."""
+    serve = commands.add_parser("serve", help="run the HTTP API (settings from SCREENING_* variables)")
+    serve.add_argument("--host", help="bind address (default $SCREENING_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default $SCREENING_PORT or 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default $SCREENING_WORKERS or 1)")
+    serve.set_defaults(handler=_cmd_serve)
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("migrate", help="create or upgrade the schema at $SCREENING_DATABASE_URL").set_defaults(
+        handler=_cmd_migrate
+    )
+
+    keys = commands.add_parser("keys", help="API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="create a key and print its token once")
+    create.add_argument("--org", required=True, help="the organisation (tenant) the key belongs to")
+    create.add_argument("--role", required=True, choices=ROLES)
+    create.add_argument("--name", default="", help="a note: who or what uses the key")
+    create.set_defaults(handler=_cmd_keys_create)
+    listing = key_commands.add_parser("list", help="list keys (never their tokens)")
+    listing.add_argument("--org", help="only this organisation")
+    listing.set_defaults(handler=_cmd_keys_list)
+    revoke = key_commands.add_parser("revoke", help="revoke a key")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(handler=_cmd_keys_revoke)

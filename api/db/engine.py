@@ -1,0 +1,85 @@
+"""The async engine, session factory and migration state (Alembic)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+__all__ = [
+    "NotMigrated",
+    "alembic_config",
+    "check_migrated",
+    "create_engine",
+    "migrate",
+    "session_factory",
+]
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATE_COMMAND = "screening db migrate"
+
+
+class NotMigrated(RuntimeError):
+    """The database schema is not at the newest migration."""
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: object, _: object) -> None:
+            cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_async_engine(url, pool_pre_ping=True)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker:
+    """Sessions that keep loaded objects usable after commit."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(url: str) -> Config:
+    """Alembic configuration pointing at ``api/migrations`` and ``url``."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def _head(url: str) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def check_migrated(engine: AsyncEngine) -> None:
+    """Raise :class:`NotMigrated`, saying which command fixes it, unless the schema is at head."""
+    url = engine.url.render_as_string(hide_password=False)
+    async with engine.connect() as connection:
+        current = await connection.run_sync(_current)
+    head = _head(url)
+    if current != head:
+        shown = engine.url.render_as_string(hide_password=True)
+        raise NotMigrated(
+            f"database {shown} is not migrated (at revision {current or 'none'}, needs {head}); "
+            f"run `{MIGRATE_COMMAND}` with the same SCREENING_DATABASE_URL first"
+        )
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Upgrade the database at ``url`` to ``revision`` (synchronous; runs its own event loop)."""
+    command.upgrade(alembic_config(url), revision)

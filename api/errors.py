@@ -1,0 +1,170 @@
+"""Every error as RFC 9457 problem details; engine exceptions are mapped to HTTP here and only here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
+
+from screening.errors import InvalidInput, InvalidRubric, ModelError, Problem, RubricNotFound, ScreeningError
+
+__all__ = [
+    "PROBLEM_JSON",
+    "ApiError",
+    "FieldError",
+    "ProblemDetails",
+    "exception_handlers",
+    "from_screening_error",
+    "problem_response",
+    "problem_type",
+    "to_api_error",
+]
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://attitude-screening.dev/problems/"
+log = logging.getLogger("api")
+
+
+def problem_type(slug: str) -> str:
+    """The stable ``type`` URI of a problem."""
+    return TYPE_BASE + slug
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    """One bad field: where it is (JSON path or rubric location) and what is wrong."""
+
+    path: str
+    message: str
+
+
+class ProblemDetails(msgspec.Struct, frozen=True, omit_defaults=True):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: tuple[FieldError, ...] = ()
+
+
+class ApiError(Exception):
+    """An error with everything needed to render it as problem details."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        *,
+        errors: Sequence[FieldError] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.errors = tuple(errors)
+        self.headers = dict(headers or {})
+
+    @classmethod
+    def not_found(cls, what: str, ident: str) -> ApiError:
+        """404 for a record this key cannot see (missing, or another organisation's)."""
+        return cls(404, "not-found", "Not found", f"No {what} {ident!r}.")
+
+    @classmethod
+    def invalid(cls, detail: str, errors: Sequence[FieldError]) -> ApiError:
+        """422 naming each bad field."""
+        return cls(422, "validation-error", "Invalid request", detail, errors=errors)
+
+
+def _fields(problems: Sequence[Problem], prefix: str = "") -> tuple[FieldError, ...]:
+    return tuple(FieldError(path=f"{prefix}{p.location}", message=p.message) for p in problems)
+
+
+def from_screening_error(exc: ScreeningError) -> ApiError:
+    """The HTTP meaning of an engine error (the one mapping from engine to HTTP)."""
+    if isinstance(exc, RubricNotFound):
+        wanted = f"{exc.rubric_id!r} version {exc.version!r}" if exc.version else repr(exc.rubric_id)
+        return ApiError(
+            422,
+            "unknown-rubric",
+            "Unknown rubric",
+            f"No rubric {wanted} is available to this organisation. Available: {', '.join(exc.available) or 'none'}.",
+            errors=[FieldError(path="rubric.version" if exc.version else "rubric.id", message=f"unknown rubric {wanted}")],
+        )
+    if isinstance(exc, InvalidRubric):
+        return ApiError(
+            422, "invalid-rubric", "Invalid rubric", f"The rubric has {len(exc.problems)} problem(s).", errors=_fields(exc.problems)
+        )
+    if isinstance(exc, InvalidInput):
+        return ApiError(422, "invalid-answers", "Answers do not fit the rubric", str(exc), errors=_fields(exc.problems))
+    if isinstance(exc, ModelError):
+        return ApiError(503, "model-unavailable", "Scoring model unavailable", str(exc), headers={"Retry-After": "30"})
+    return ApiError(500, exc.code, "Scoring failed", str(exc))
+
+
+def _validation(exc: ValidationException) -> ApiError:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    messages = [e for e in extra if isinstance(e, dict)]
+    if any("malformed" in str(e.get("message", "")).lower() for e in messages) or not messages:
+        text = "; ".join(str(e.get("message")) for e in messages) or str(exc.detail)
+        return ApiError(400, "malformed-request", "Malformed request", f"The request could not be decoded: {text}")
+    errors = [FieldError(path=str(e.get("key") or e.get("source") or "body"), message=str(e["message"])) for e in messages]
+    return ApiError.invalid("; ".join(f"{e.path}: {e.message}" for e in errors), errors)
+
+
+_HTTP_SLUGS = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "Unauthorized"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("payload-too-large", "Request body too large"),
+    429: ("rate-limited", "Too many requests"),
+    503: ("not-ready", "Service not ready"),
+}
+
+
+def to_api_error(exc: Exception) -> ApiError:
+    """Any exception as an :class:`ApiError`."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, ScreeningError):
+        return from_screening_error(exc)
+    if isinstance(exc, ValidationException):
+        return _validation(exc)
+    if isinstance(exc, HTTPException):
+        slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
+        detail = exc.detail
+        if exc.status_code == 413:
+            detail = "The request body is larger than this service accepts (SCREENING_MAX_BODY_BYTES)."
+        return ApiError(exc.status_code, slug, title, detail, headers=exc.headers or {})
+    log.exception("unhandled error", exc_info=exc)
+    return ApiError(500, "internal-error", "Internal server error", "Something went wrong; the request was not applied.")
+
+
+def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """Render ``exc`` as ``application/problem+json``."""
+    error = to_api_error(exc)
+    body = ProblemDetails(
+        type=problem_type(error.slug),
+        title=error.title,
+        status=error.status,
+        detail=error.detail,
+        instance=request.url.path,
+        errors=error.errors,
+    )
+    return Response(
+        content=msgspec.json.encode(body), status_code=error.status, media_type=PROBLEM_JSON, headers=error.headers
+    )
+
+
+exception_handlers: ExceptionHandlersMap = {Exception: problem_response}

@@ -1,0 +1,238 @@
+"""Wire types: what the API accepts and returns (msgspec Structs).
+
+Request bodies reject unknown fields. A screening's ``report`` is the engine's
+:class:`~screening.report.CandidateReport`, returned as the exact JSON bytes stored at scoring time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from screening.report import CandidateReport
+
+__all__ = [
+    "AnswerIn",
+    "AuditEntry",
+    "AuditLog",
+    "Decision",
+    "DimensionDecision",
+    "Erasure",
+    "HistoryEntry",
+    "Page",
+    "ReviewIn",
+    "ReviewOut",
+    "RubricDetail",
+    "RubricSummary",
+    "RubricUpload",
+    "RubricValidation",
+    "RubricVersionInfo",
+    "ScreeningIn",
+    "ScreeningOut",
+    "ScreeningSummary",
+]
+
+Role = Literal["integration", "recruiter", "hr_admin"]
+ScreeningStatus = Literal["scored", "needs_review", "reviewed", "erased"]
+ExternalId = Annotated[str, Meta(min_length=1, max_length=200, description="An id from the applicant tracking system.")]
+RubricId = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
+RubricVersion = Annotated[str, Meta(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]*$", max_length=32)]
+
+
+class _In(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Request bodies: unknown fields are rejected by name."""
+
+
+class _Out(msgspec.Struct, frozen=True, kw_only=True):
+    """Response bodies."""
+
+
+class AnswerIn(_In):
+    """A candidate's free-text answer to one question of the rubric."""
+
+    question_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    text: Annotated[str, Meta(max_length=20_000)]
+
+
+class RubricRef(_In):
+    """Which rubric to score with: its id and, optionally, a pinned version (default: the newest)."""
+
+    id: RubricId
+    version: RubricVersion | None = None
+
+
+class ScreeningIn(_In):
+    """An ATS submits one candidate's answers for one application."""
+
+    candidate_id: ExternalId
+    application_id: ExternalId
+    rubric: RubricRef
+    answers: tuple[AnswerIn, ...]
+
+
+class DimensionDecision(_Out):
+    """The model's level and the human one (if any) for one dimension, and which stands."""
+
+    dimension_id: str
+    model_level: float | None
+    human_level: float | None
+    level: float | None
+    stands: Literal["model", "human"]
+    review_id: str | None = None
+
+
+class Decision(_Out):
+    """What stands: the overall and every dimension, model beside human."""
+
+    overall: DimensionDecision
+    dimensions: tuple[DimensionDecision, ...]
+
+
+class ReviewOut(_Out):
+    """A recruiter's confirmation or override."""
+
+    id: str
+    target: str
+    action: Literal["confirm", "override"]
+    model_level: float | None
+    level: float | None
+    reason: str
+    reviewer_key_id: str
+    created_at: datetime
+
+
+class HistoryEntry(_Out):
+    """One model result this screening has had (the newest is the current ``report``)."""
+
+    seq: int
+    created_at: datetime
+    rubric_version: str
+    rubric_fingerprint: str
+    model_id: str
+    status: str
+    overall_level: float | None
+    overall_score: float | None
+    current: bool
+
+
+class ScreeningOut(_Out):
+    """A stored screening: the engine's report plus the record's id, timestamps, reviews and decision."""
+
+    id: str
+    candidate_id: str | None
+    application_id: str | None
+    rubric_id: str
+    rubric_version: str
+    status: ScreeningStatus
+    created_at: datetime
+    updated_at: datetime
+    report: CandidateReport | None
+    decision: Decision | None
+    reviews: tuple[ReviewOut, ...]
+    history: tuple[HistoryEntry, ...]
+
+
+class ScreeningSummary(_Out):
+    """A screening in a list."""
+
+    id: str
+    candidate_id: str | None
+    application_id: str | None
+    rubric_id: str
+    rubric_version: str
+    status: ScreeningStatus
+    overall_score: float | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Page(_Out):
+    """One page of screenings; pass ``next_cursor`` as ``cursor`` for the next page."""
+
+    items: tuple[ScreeningSummary, ...]
+    next_cursor: str | None
+
+
+class ReviewIn(_In):
+    """Confirm or override the overall level (``target="overall"``) or one dimension's level."""
+
+    target: Annotated[str, Meta(min_length=1, max_length=64, description='"overall" or a dimension id')]
+    action: Literal["confirm", "override"]
+    reason: Annotated[str, Meta(min_length=3, max_length=2000)]
+    level: float | None = None
+
+
+class AuditEntry(_Out):
+    """Something that happened to a record."""
+
+    seq: int
+    action: str
+    actor_key_id: str
+    actor_role: str
+    at: datetime
+    details: dict[str, object]
+
+
+class AuditLog(_Out):
+    """Every audit entry for one screening, oldest first."""
+
+    screening_id: str
+    entries: tuple[AuditEntry, ...]
+
+
+class Erasure(_Out):
+    """Result of erasing a candidate's data."""
+
+    erased_screenings: int
+    audit_seq: int
+
+
+class RubricVersionInfo(_Out):
+    """One version of a rubric."""
+
+    version: str
+    fingerprint: str
+    title: str
+    source: Literal["builtin", "organisation"]
+    used: bool
+    created_at: datetime | None = None
+
+
+class RubricSummary(_Out):
+    """A rubric and its newest version."""
+
+    id: str
+    title: str
+    latest_version: str
+    versions: tuple[str, ...]
+    source: Literal["builtin", "organisation"]
+
+
+class RubricDetail(_Out):
+    """A rubric's newest version in full, and all its versions."""
+
+    id: str
+    source: Literal["builtin", "organisation"]
+    latest: dict[str, object]
+    versions: tuple[RubricVersionInfo, ...]
+
+
+class RubricUpload(_In):
+    """A rubric version as TOML text."""
+
+    toml: Annotated[str, Meta(min_length=1, description="The rubric file's content (TOML).")]
+
+
+class RubricValidation(_Out):
+    """A valid rubric's identity."""
+
+    valid: bool
+    id: str
+    version: str
+    fingerprint: str
+    questions: int
+    dimensions: int
+    references: int

@@ -1,0 +1,56 @@
+"""What the app holds at run time (settings, database, stores, scorer) and how scoring runs off the loop."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.to_thread
+from litestar.stores.base import Store
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from api.errors import ApiError
+from api.metrics import Metrics
+from api.settings import Settings
+from screening.report import CandidateAnswers, CandidateReport
+from screening.rubric import Rubric, RubricLibrary
+from screening.scorer import Scorer
+
+__all__ = ["Services"]
+
+
+@dataclass(eq=False)
+class Services:
+    """Everything handlers need; created by ``create_app`` and filled in by the lifespan."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker
+    rate_store: Store
+    idempotency_store: Store
+    metrics: Metrics
+    library: RubricLibrary
+    scorer: Scorer | None = None
+    load_error: str | None = None
+    limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(2))
+
+    def ready_scorer(self) -> Scorer:
+        """The scorer, or 503 while the model is still loading."""
+        if self.scorer is None:
+            detail = self.load_error or "The scoring model is still loading; retry shortly."
+            raise ApiError(503, "not-ready", "Service not ready", detail, headers={"Retry-After": "5"})
+        return self.scorer
+
+    async def score(self, rubric: Rubric, candidate: CandidateAnswers) -> CandidateReport:
+        """Score in a worker thread; at most ``scoring_concurrency`` at once."""
+        scorer = self.ready_scorer()
+        start = time.perf_counter()
+        report = await anyio.to_thread.run_sync(scorer.score, rubric, candidate, limiter=self.limiter)
+        self.metrics.scoring.observe(time.perf_counter() - start)
+        return report
+
+    async def prepare(self, rubric: Rubric) -> None:
+        """Pre-encode a rubric's references off the loop (when the model is loaded)."""
+        if self.scorer is not None:
+            await anyio.to_thread.run_sync(self.scorer.prepare, rubric, limiter=self.limiter)

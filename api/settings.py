@@ -1,0 +1,67 @@
+"""Service settings: ``SCREENING_*`` environment variables decoded into one typed Struct."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+__all__ = ["ENV_PREFIX", "Settings", "SettingsError"]
+
+ENV_PREFIX = "SCREENING_"
+
+Port = Annotated[int, Meta(ge=1, le=65535)]
+Positive = Annotated[int, Meta(ge=1)]
+
+
+class SettingsError(ValueError):
+    """A setting is missing a valid value; the message names the environment variable."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Everything the service can be configured with; each field is ``SCREENING_<FIELD>``."""
+
+    host: str = "127.0.0.1"
+    port: Port = 8000
+    workers: Annotated[int, Meta(ge=1, le=64)] = 1
+    database_url: str = "sqlite+aiosqlite:///./screening.sqlite3"
+    redis_url: str | None = None
+    redis_prefix: Annotated[str, Meta(min_length=1, max_length=64)] = "screening"
+    model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    cache_dir: str | None = None
+    scoring_concurrency: Annotated[int, Meta(ge=1, le=64)] = 2
+    max_body_bytes: Annotated[int, Meta(ge=1024, le=64 * 1024 * 1024)] = 256 * 1024
+    max_answers: Annotated[int, Meta(ge=1, le=1000)] = 50
+    max_answer_chars: Annotated[int, Meta(ge=1, le=20_000)] = 10_000
+    max_rubric_bytes: Annotated[int, Meta(ge=1024, le=16 * 1024 * 1024)] = 1024 * 1024
+    rate_limit_per_minute: Annotated[int, Meta(ge=0)] = 600
+    idempotency_ttl_seconds: Positive = 24 * 3600
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @property
+    def embedded(self) -> bool:
+        """True without Redis: caches, rate limits and idempotency keys live in memory."""
+        return self.redis_url is None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Decode ``SCREENING_*`` variables (and ``overrides``); raise :class:`SettingsError` naming a bad one."""
+        environ = os.environ if environ is None else environ
+        known = set(cls.__struct_fields__)
+        raw: dict[str, object] = {}
+        for name, value in environ.items():
+            field = name.removeprefix(ENV_PREFIX).lower()
+            if name.startswith(ENV_PREFIX) and field in known and value != "":
+                raw[field] = value
+        raw.update(overrides)
+        try:
+            return msgspec.convert(raw, type=cls, strict=False)
+        except msgspec.ValidationError as exc:
+            message = str(exc)
+            field = message.rsplit("`$.", 1)[-1].rstrip("`") if "`$." in message else ""
+            variable = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
+            given = f" (got {raw[field]!r})" if field in raw else ""
+            raise SettingsError(f"invalid setting {variable}: {message.split(' - at ', maxsplit=1)[0]}{given}") from exc
