@@ -111,13 +111,24 @@ def from_screening_error(exc: ScreeningError) -> ApiError:
     return ApiError(500, exc.code, "Scoring failed", str(exc))
 
 
+def _field_path(error: dict[str, Any]) -> str:
+    """The JSON path of a bad field; for an unknown field, the path of that field itself."""
+    key = str(error.get("key") or "")
+    key = "" if key == "data" else key
+    message = str(error.get("message", ""))
+    if message.startswith("Object contains unknown field `"):
+        name = message.split("`")[1]
+        return f"{key}.{name}" if key else name
+    return key or str(error.get("source") or "body")
+
+
 def _validation(exc: ValidationException) -> ApiError:
     extra = exc.extra if isinstance(exc.extra, list) else []
     messages = [e for e in extra if isinstance(e, dict)]
     if any("malformed" in str(e.get("message", "")).lower() for e in messages) or not messages:
         text = "; ".join(str(e.get("message")) for e in messages) or str(exc.detail)
         return ApiError(400, "malformed-request", "Malformed request", f"The request could not be decoded: {text}")
-    errors = [FieldError(path=str(e.get("key") or e.get("source") or "body"), message=str(e["message"])) for e in messages]
+    errors = [FieldError(path=_field_path(e), message=str(e["message"])) for e in messages]
     return ApiError.invalid("; ".join(f"{e.path}: {e.message}" for e in errors), errors)
 
 

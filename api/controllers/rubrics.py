@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, Parameter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -52,7 +53,7 @@ class RubricController(Controller):
     security = [{"apiKey": []}]  # noqa: RUF012
 
     @get("/", operation_id="listRubrics", opt=READ, summary="List rubrics")
-    async def list_rubrics(self, request: Request[Any, Any, Any], principal: Principal) -> list[RubricSummary]:
+    async def list_rubrics(self, request: Request[Any, Any, Any], principal: NamedDependency[Principal]) -> list[RubricSummary]:
         """Built-in rubrics and this organisation's uploads, newest version of each."""
         services = _services(request)
         out: list[RubricSummary] = []
@@ -68,7 +69,7 @@ class RubricController(Controller):
     async def get_rubric(
         self,
         request: Request[Any, Any, Any],
-        principal: Principal,
+        principal: NamedDependency[Principal],
         rubric_id: Annotated[str, Parameter(description="The rubric's id.", max_length=64)],
     ) -> RubricDetail:
         """The newest version in full, and every version with its fingerprint and whether it has scored anyone."""
@@ -89,13 +90,13 @@ class RubricController(Controller):
                             versions=tuple(versions))
 
     @post("/validate", operation_id="validateRubric", status_code=200, opt=READ, summary="Validate a rubric")
-    async def validate(self, request: Request[Any, Any, Any], principal: Principal, data: RubricUploadIn) -> RubricValidation:
+    async def validate(self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], data: JSONBody[RubricUploadIn]) -> RubricValidation:
         """Check rubric TOML without storing it; every problem is listed with its location."""
         return _validation(_parse(_services(request), data.toml))
 
     @post("/", operation_id="uploadRubric", status_code=201, opt=roles("hr_admin"), summary="Upload a rubric version")
     async def upload(
-        self, request: Request[Any, Any, Any], principal: Principal, data: RubricUploadIn
+        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], data: JSONBody[RubricUploadIn]
     ) -> Response[RubricValidation]:
         """Store a new version for this organisation. A version that has scored anyone cannot change (409)."""
         services = _services(request)

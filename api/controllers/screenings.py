@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import HeaderParameter, JSONBody, Parameter
 
 from api import records
 from api.auth import Principal, roles
@@ -42,11 +43,11 @@ class ScreeningController(Controller):
     async def create(
         self,
         request: Request[Any, Any, Any],
-        principal: Principal,
-        data: ScreeningIn,
+        principal: NamedDependency[Principal],
+        data: JSONBody[ScreeningIn],
         idempotency_key: Annotated[
             str | None,
-            Parameter(header="Idempotency-Key", min_length=1, max_length=200, required=False,
+            HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200, required=False,
                       description="Makes retries safe: the same key and body return the same record."),
         ] = None,
     ) -> Response[ScreeningOut]:
@@ -58,7 +59,7 @@ class ScreeningController(Controller):
     async def list_screenings(
         self,
         request: Request[Any, Any, Any],
-        principal: Principal,
+        principal: NamedDependency[Principal],
         candidate_id: Annotated[str | None, Parameter(description="Only this ATS candidate id.")] = None,
         application_id: Annotated[str | None, Parameter(description="Only this ATS application id.")] = None,
         rubric_id: Annotated[str | None, Parameter(description="Only screenings scored with this rubric.")] = None,
@@ -77,7 +78,7 @@ class ScreeningController(Controller):
 
     @get("/{screening_id:str}", operation_id="getScreening", opt=READ, summary="Read a screening")
     async def get_screening(
-        self, request: Request[Any, Any, Any], principal: Principal, screening_id: ScreeningId
+        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], screening_id: ScreeningId
     ) -> Response[ScreeningOut]:
         """The stored report (byte-identical to when it was scored), reviews, decision and history."""
         return _json(await records.view(_services(request), principal, screening_id))
@@ -85,7 +86,7 @@ class ScreeningController(Controller):
     @post("/{screening_id:str}/reviews", operation_id="reviewScreening", status_code=201,
           opt=roles("recruiter", "hr_admin"), summary="Confirm or override a level")
     async def review(
-        self, request: Request[Any, Any, Any], principal: Principal, screening_id: ScreeningId, data: ReviewIn
+        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], screening_id: ScreeningId, data: JSONBody[ReviewIn]
     ) -> Response[ScreeningOut]:
         """Record a human review with its reason; the model's level is kept beside it."""
         return _json(await records.review(_services(request), principal, screening_id, data), 201)
@@ -93,14 +94,14 @@ class ScreeningController(Controller):
     @post("/{screening_id:str}/rescore", operation_id="rescoreScreening", status_code=200,
           opt=roles("recruiter", "hr_admin"), summary="Re-run the engine")
     async def rescore(
-        self, request: Request[Any, Any, Any], principal: Principal, screening_id: ScreeningId
+        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], screening_id: ScreeningId
     ) -> Response[ScreeningOut]:
         """Score again with the current model and rubric; old results stay in history, reviews stand."""
         return _json(await records.rescore(_services(request), principal, screening_id))
 
     @get("/{screening_id:str}/audit", operation_id="getScreeningAudit", opt=roles("recruiter", "hr_admin"),
          summary="Audit log of a screening")
-    async def audit(self, request: Request[Any, Any, Any], principal: Principal, screening_id: ScreeningId) -> AuditLog:
+    async def audit(self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], screening_id: ScreeningId) -> AuditLog:
         """Everything that happened to the record, oldest first (append-only)."""
         async with _services(request).sessions() as session:
             await repo.get_screening(session, principal.org_id, screening_id)
@@ -113,7 +114,7 @@ class ScreeningController(Controller):
     @get("/{screening_id:str}/export", operation_id="exportScreening", opt=roles("hr_admin"),
          summary="Export a screening for an HR report")
     async def export(
-        self, request: Request[Any, Any, Any], principal: Principal, screening_id: ScreeningId
+        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], screening_id: ScreeningId
     ) -> Response[dict[str, Any]]:
         """The record with the candidate's answers and its audit log; the export is audited."""
         return _json(await records.export(_services(request), principal, screening_id))
@@ -131,7 +132,7 @@ class CandidateController(Controller):
     async def erase(
         self,
         request: Request[Any, Any, Any],
-        principal: Principal,
+        principal: NamedDependency[Principal],
         candidate_id: Annotated[str, Parameter(description="The ATS candidate id to erase.", max_length=200)],
     ) -> Erasure:
         """Erase answers, reports and reviews of every screening of this candidate; the audit log says so."""
