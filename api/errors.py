@@ -116,7 +116,7 @@ def _field_path(error: dict[str, Any]) -> str:
     key = str(error.get("key") or "")
     key = "" if key == "data" else key
     message = str(error.get("message", ""))
-    if message.startswith("Object contains unknown field `"):
+    if message.startswith(("Object contains unknown field `", "Object missing required field `")):
         name = message.split("`")[1]
         return f"{key}.{name}" if key else name
     return key or str(error.get("source") or "body")
@@ -155,6 +155,8 @@ def to_api_error(exc: Exception) -> ApiError:
     if isinstance(exc, HTTPException):
         slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
         detail = exc.detail
+        if exc.status_code == 400 and "malformed" in detail.lower():
+            slug, title = "malformed-request", "Malformed request"
         if exc.status_code == 413:
             detail = "The request body is larger than this service accepts (SCREENING_MAX_BODY_BYTES)."
         return ApiError(exc.status_code, slug, title, detail, headers=exc.headers or {})
