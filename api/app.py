@@ -121,6 +121,7 @@ def create_app(settings: Settings, scorer: Scorer | None = None, *, scorer_facto
         openapi_config=OpenAPIConfig(
             title="Attitude screening API",
             version="1.0.0",
+            use_handler_docstrings=True,
             description="Scores candidates' situational-judgement answers against HR-owned rubrics, explainably.",
             components=Components(
                 security_schemes={
