@@ -21,8 +21,14 @@ class MethodConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     ridge_alpha: float = 0.5
     same_question_weight: float = 1.0
     same_dimension_weight: float = 1.0
-    # Nearest references whose levels' spread measures how vague an estimate is.
-    top_k: int = 3
+    # Undo ridge's shrinkage towards the mean level, calibrated on the references' own
+    # leave-one-out estimates; at most this factor.
+    max_stretch: float = 2.5
+    # Local term: similarity-weighted level of the top_k nearest references of the same
+    # question and dimension, blended in at local_weight; their spread measures vagueness.
+    top_k: int = 5
+    local_weight: float = 0.3
+    local_temperature: float = 0.02
     # A sentence counts when its relevance is at least this share of the best sentence's.
     relevant_share: float = 0.3
     # Guards.

@@ -133,7 +133,7 @@ def _level_model(rubric: Rubric, question_id: str, dimension_id: str, vectors: d
     )
     embeddings = np.stack([vectors[r.text] for r in refs])
     levels = np.asarray([r.level for r in refs], dtype=np.int64)
-    return fit_level_model(embeddings, levels, weights, method.ridge_alpha)
+    return fit_level_model(embeddings, levels, weights, method.ridge_alpha, method.max_stretch)
 
 
 def prepare_rubric(

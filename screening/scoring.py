@@ -58,7 +58,7 @@ def _negation_hit(
     unit, scale, anchors = scored.unit, rubric.scale, measure.anchors
     worst: tuple[float, NegationHit] | None = None
     for clause_embedding in unit.affirmed_embeddings:
-        clause = estimate_unit(clause_embedding, anchors, measure.model, top_k=config.top_k)
+        clause = estimate_unit(clause_embedding, anchors, measure.model, top_k=config.top_k, local_weight=config.local_weight, local_temperature=config.local_temperature)
         if clause.level <= scale.midpoint:
             continue  # it denies a weak behaviour ("I would never ignore her"): no credit removed
         given = min(scored.level, scale.min + scale.max - clause.level)
@@ -125,7 +125,7 @@ def plan_dimension(
         unit = units[index]
         if not unit.affirmed_embeddings:
             continue
-        estimate = estimate_unit(unit.embedding, measure.anchors, measure.model, top_k=config.top_k)
+        estimate = estimate_unit(unit.embedding, measure.anchors, measure.model, top_k=config.top_k, local_weight=config.local_weight, local_temperature=config.local_temperature)
         item = _Scored(unit=unit, **msgspec.structs.asdict(estimate))
         item.level = rubric.scale.clamp(estimate.level)
         level, hit = _negation_hit(item, measure, rubric, config)
@@ -155,7 +155,7 @@ def score_dimension(
     anchors, scale = measure.anchors, rubric.scale
     scored: list[_Scored] = []
     for unit in units:
-        estimate = estimate_unit(unit.embedding, anchors, measure.model, top_k=config.top_k)
+        estimate = estimate_unit(unit.embedding, anchors, measure.model, top_k=config.top_k, local_weight=config.local_weight, local_temperature=config.local_temperature)
         scored.append(_Scored(unit=unit, **msgspec.structs.asdict(estimate)))
         scored[-1].level = scale.clamp(estimate.level)
     denied = {index: level for index, level, _ in plan.negations}
@@ -164,7 +164,7 @@ def score_dimension(
     kept = [scored[i] for i in plan.kept] or scored
     flags = [f for f in (_red_flag_hit(s, measure, rubric, config) for s in kept) if f]
     core_count = len(kept) - len(denied)
-    core = estimate_unit(core_embedding, anchors, measure.model, top_k=config.top_k) if core_embedding is not None else None
+    core = estimate_unit(core_embedding, anchors, measure.model, top_k=config.top_k, local_weight=config.local_weight, local_temperature=config.local_temperature) if core_embedding is not None else None
     parts = [scale.clamp(core.level)] * core_count if core and core_count else []
     parts += list(denied.values())
     mixed = float(np.mean(parts)) if parts else float(np.mean([s.level for s in kept]))
