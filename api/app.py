@@ -40,7 +40,7 @@ ScorerFactory = Callable[[], Scorer]
 
 
 def default_scorer_factory(settings: Settings) -> ScorerFactory:
-    """Build the real scorer (model loaded offline) from settings."""
+    """Return a function that builds the real scorer (model loaded offline) from settings."""
 
     def build() -> Scorer:
         from screening.engine import build_scorer  # noqa: PLC0415 - loads torch
@@ -93,8 +93,14 @@ def _lifespan(scorer: Scorer | None, factory: ScorerFactory | None) -> Callable[
     return lifespan
 
 
-def create_app(settings: Settings, scorer: Scorer | None = None, *, scorer_factory: ScorerFactory | None = None) -> Litestar:
-    """The app. ``scorer`` skips loading the model; otherwise ``scorer_factory`` (default: the real model) runs at start-up."""
+def create_app(
+    settings: Settings, scorer: Scorer | None = None, *, scorer_factory: ScorerFactory | None = None
+) -> Litestar:
+    """Build the app.
+
+    With ``scorer`` the model is not loaded again; otherwise ``scorer_factory`` (default: the real
+    model from settings) runs in the background at start-up and ``/readyz`` says 503 until it is done.
+    """
     engine = create_engine(settings.database_url)
     rate_store, idempotency_store, redis_root = _stores(settings)
     services = Services(
@@ -125,7 +131,9 @@ def create_app(settings: Settings, scorer: Scorer | None = None, *, scorer_facto
             description="Scores candidates' situational-judgement answers against HR-owned rubrics, explainably.",
             components=Components(
                 security_schemes={
-                    "apiKey": SecurityScheme(type="http", scheme="bearer", description="An API key from `screening keys create`.")
+                    "apiKey": SecurityScheme(
+                        type="http", scheme="bearer", description="An API key from `screening keys create`."
+                    )
                 }
             ),
         ),

@@ -11,5 +11,5 @@ __all__ = ["app_from_env"]
 
 
 def app_from_env() -> Litestar:
-    """The app configured from ``SCREENING_*`` environment variables."""
+    """Build the app from ``SCREENING_*`` environment variables."""
     return create_app(Settings.from_env())

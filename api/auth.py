@@ -34,18 +34,18 @@ class Principal:
 
 
 def new_token() -> tuple[str, str]:
-    """A fresh ``(key_id, token)``; the token is shown once and only its hash is stored."""
+    """Make a fresh ``(key_id, token)``; the token is shown once and only its hash is stored."""
     key_id = secrets.token_hex(8)
     return key_id, f"{TOKEN_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
 
 
 def hash_token(token: str) -> str:
-    """sha256 hex of a token."""
+    """Hash a token (sha256, hex)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def roles(*allowed: Role) -> dict[str, Any]:
-    """Handler ``opt`` naming the roles that may call it."""
+    """Return handler ``opt`` naming the roles that may call it."""
     return {"roles": frozenset(allowed)}
 
 
@@ -83,14 +83,21 @@ async def _rate_limit(services: Services, principal: Principal) -> None:
 
 
 async def authenticate(request: Request[Any, Any, Any]) -> Principal:
-    """The caller's :class:`Principal`: 401 without a valid key, 403 for a role the handler does not allow."""
+    """Identify the caller: 401 without a valid key, 403 for a role the handler does not allow."""
     services: Services = request.app.state.services
     token = _token_from(request)
     if not token:
-        raise ApiError(401, "unauthorized", "Unauthorized", "Send an API key: `Authorization: Bearer <key>`.",
-                       headers=_UNAUTHORIZED)
+        raise ApiError(
+            401,
+            "unauthorized",
+            "Unauthorized",
+            "Send an API key: `Authorization: Bearer <key>`.",
+            headers=_UNAUTHORIZED,
+        )
     async with services.sessions() as session:
-        key = (await session.execute(select(ApiKey).where(ApiKey.token_sha256 == hash_token(token)))).scalar_one_or_none()
+        key = (
+            await session.execute(select(ApiKey).where(ApiKey.token_sha256 == hash_token(token)))
+        ).scalar_one_or_none()
     if key is None or key.revoked_at is not None:
         raise ApiError(401, "unauthorized", "Unauthorized", "The API key is unknown or revoked.", headers=_UNAUTHORIZED)
     principal = Principal(key_id=key.id, org_id=key.org_id, role=key.role)  # type: ignore[arg-type]
@@ -98,7 +105,9 @@ async def authenticate(request: Request[Any, Any, Any]) -> Principal:
     allowed = request.route_handler.opt.get("roles")
     if allowed is not None and principal.role not in allowed:
         raise ApiError(
-            403, "forbidden", "Forbidden",
+            403,
+            "forbidden",
+            "Forbidden",
             f"The {principal.role!r} role may not do this; it needs one of: {', '.join(sorted(allowed))}.",
         )
     request.scope.setdefault("state", {})["principal"] = principal

@@ -57,8 +57,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     os.environ.update(env)  # worker processes read the same settings
     uvicorn.run(
-        "api.asgi:app_from_env", factory=True, host=settings.host, port=settings.port, workers=settings.workers,
-        log_level=settings.log_level, proxy_headers=False,
+        "api.asgi:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        proxy_headers=False,
     )
     return 0
 
@@ -76,8 +81,9 @@ async def _create_key(settings: Settings, org: str, role: str, name: str) -> tup
         await check_migrated(engine)
         key_id, token = new_token()
         async with session_factory(engine)() as session, session.begin():
-            session.add(ApiKey(id=key_id, org_id=org, role=role, name=name, token_sha256=hash_token(token),
-                               created_at=utcnow()))
+            session.add(
+                ApiKey(id=key_id, org_id=org, role=role, name=name, token_sha256=hash_token(token), created_at=utcnow())
+            )
         return key_id, token
     finally:
         await engine.dispose()
@@ -117,8 +123,10 @@ def _run(coro: Any) -> Any:
 
 def _cmd_keys_create(args: argparse.Namespace) -> int:
     key_id, token = _run(_create_key(_settings(), args.org, args.role, args.name))
-    print(f"created key {key_id} ({args.role}) for organisation {args.org!r}; the token is shown only once:",
-          file=sys.stderr)
+    print(
+        f"created key {key_id} ({args.role}) for organisation {args.org!r}; the token is shown only once:",
+        file=sys.stderr,
+    )
     print(token)
     return 0
 

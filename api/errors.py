@@ -31,7 +31,7 @@ log = logging.getLogger("api")
 
 
 def problem_type(slug: str) -> str:
-    """The stable ``type`` URI of a problem."""
+    """Return the stable ``type`` URI of a problem."""
     return TYPE_BASE + slug
 
 
@@ -90,7 +90,7 @@ def _fields(problems: Sequence[Problem], prefix: str = "") -> tuple[FieldError, 
 
 
 def from_screening_error(exc: ScreeningError) -> ApiError:
-    """The HTTP meaning of an engine error (the one mapping from engine to HTTP)."""
+    """Map an engine error to HTTP (the one place where this happens)."""
     if isinstance(exc, RubricNotFound):
         wanted = f"{exc.rubric_id!r} version {exc.version!r}" if exc.version else repr(exc.rubric_id)
         return ApiError(
@@ -98,11 +98,17 @@ def from_screening_error(exc: ScreeningError) -> ApiError:
             "unknown-rubric",
             "Unknown rubric",
             f"No rubric {wanted} is available to this organisation. Available: {', '.join(exc.available) or 'none'}.",
-            errors=[FieldError(path="rubric.version" if exc.version else "rubric.id", message=f"unknown rubric {wanted}")],
+            errors=[
+                FieldError(path="rubric.version" if exc.version else "rubric.id", message=f"unknown rubric {wanted}")
+            ],
         )
     if isinstance(exc, InvalidRubric):
         return ApiError(
-            422, "invalid-rubric", "Invalid rubric", f"The rubric has {len(exc.problems)} problem(s).", errors=_fields(exc.problems)
+            422,
+            "invalid-rubric",
+            "Invalid rubric",
+            f"The rubric has {len(exc.problems)} problem(s).",
+            errors=_fields(exc.problems),
         )
     if isinstance(exc, InvalidInput):
         return ApiError(422, "invalid-answers", "Answers do not fit the rubric", str(exc), errors=_fields(exc.problems))
@@ -112,7 +118,7 @@ def from_screening_error(exc: ScreeningError) -> ApiError:
 
 
 def _field_path(error: dict[str, Any]) -> str:
-    """The JSON path of a bad field; for an unknown field, the path of that field itself."""
+    """Return the JSON path of a bad field; for an unknown or missing field, that field's own path."""
     key = str(error.get("key") or "")
     key = "" if key == "data" else key
     message = str(error.get("message", ""))
@@ -145,7 +151,7 @@ _HTTP_SLUGS = {
 
 
 def to_api_error(exc: Exception) -> ApiError:
-    """Any exception as an :class:`ApiError`."""
+    """Convert any exception to an :class:`ApiError`."""
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, ScreeningError):
@@ -161,7 +167,9 @@ def to_api_error(exc: Exception) -> ApiError:
             detail = "The request body is larger than this service accepts (SCREENING_MAX_BODY_BYTES)."
         return ApiError(exc.status_code, slug, title, detail, headers=exc.headers or {})
     log.exception("unhandled error", exc_info=exc)
-    return ApiError(500, "internal-error", "Internal server error", "Something went wrong; the request was not applied.")
+    return ApiError(
+        500, "internal-error", "Internal server error", "Something went wrong; the request was not applied."
+    )
 
 
 def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

@@ -34,9 +34,12 @@ class _CacheCollector(Collector):
         encoder = self.metrics.scorer.reference_encoder if self.metrics.scorer else None
         if isinstance(encoder, CachingEncoder):
             counts["embeddings"] = (encoder.hits, encoder.misses)
-        requests = CounterMetricFamily("screening_cache_requests", "Cache lookups by cache and result.",
-                                       labels=["cache", "result"])
-        ratio = GaugeMetricFamily("screening_cache_hit_ratio", "Hits / lookups since start, by cache.", labels=["cache"])
+        requests = CounterMetricFamily(
+            "screening_cache_requests", "Cache lookups by cache and result.", labels=["cache", "result"]
+        )
+        ratio = GaugeMetricFamily(
+            "screening_cache_hit_ratio", "Hits / lookups since start, by cache.", labels=["cache"]
+        )
         for cache, (hits, misses) in sorted(counts.items()):
             requests.add_metric([cache, "hit"], hits)
             requests.add_metric([cache, "miss"], misses)
@@ -50,14 +53,30 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("screening_http_requests", "HTTP requests by method, route and status.",
-                                ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("screening_http_request_duration_seconds", "HTTP request latency by route.",
-                                 ["method", "route"], registry=self.registry)
-        self.scoring = Histogram("screening_scoring_duration_seconds", "Time to score one candidate (engine only).",
-                                 buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32), registry=self.registry)
-        self.batch_sizes = Histogram("screening_encoder_batch_size", "Texts per encoder call.",
-                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), registry=self.registry)
+        self.requests = Counter(
+            "screening_http_requests",
+            "HTTP requests by method, route and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "screening_http_request_duration_seconds",
+            "HTTP request latency by route.",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        self.scoring = Histogram(
+            "screening_scoring_duration_seconds",
+            "Time to score one candidate (engine only).",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32),
+            registry=self.registry,
+        )
+        self.batch_sizes = Histogram(
+            "screening_encoder_batch_size",
+            "Texts per encoder call.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+            registry=self.registry,
+        )
         self.cache_counts: dict[str, tuple[int, int]] = {"idempotency": (0, 0)}
         self.scorer: Scorer | None = None
         self.registry.register(_CacheCollector(self))
@@ -68,7 +87,7 @@ class Metrics:
         self.cache_counts[cache] = (hits + hit, misses + (not hit))
 
     def render(self) -> bytes:
-        """The Prometheus text exposition."""
+        """Render the Prometheus text exposition."""
         return generate_latest(self.registry)
 
     def middleware(self, app: ASGIApp) -> ASGIApp:

@@ -54,7 +54,7 @@ class ScreeningWire(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def request_hash(data: ScreeningIn) -> str:
-    """sha256 of the request's canonical JSON (key order and whitespace do not matter)."""
+    """Hash the request's canonical JSON (key order and whitespace do not matter)."""
     return hashlib.sha256(msgspec.json.encode(data, order="sorted")).hexdigest()
 
 
@@ -62,11 +62,17 @@ def _check_limits(services: Services, data: ScreeningIn) -> None:
     settings = services.settings
     errors: list[FieldError] = []
     if len(data.answers) > settings.max_answers:
-        errors.append(FieldError("answers", f"{len(data.answers)} answers; at most {settings.max_answers} are accepted"))
+        errors.append(
+            FieldError("answers", f"{len(data.answers)} answers; at most {settings.max_answers} are accepted")
+        )
     for index, answer in enumerate(data.answers):
         if len(answer.text) > settings.max_answer_chars:
-            errors.append(FieldError(f"answers[{index}].text",
-                                     f"{len(answer.text)} characters; at most {settings.max_answer_chars} are accepted"))
+            errors.append(
+                FieldError(
+                    f"answers[{index}].text",
+                    f"{len(answer.text)} characters; at most {settings.max_answer_chars} are accepted",
+                )
+            )
     if errors:
         raise ApiError.invalid("; ".join(f"{e.path}: {e.message}" for e in errors), errors)
 
@@ -77,10 +83,17 @@ def _decision(report: CandidateReport, reviews: list[Review]) -> Decision:
     def one(target: str, model_level: float | None) -> DimensionDecision:
         human = latest.get(target)
         if human is None:
-            return DimensionDecision(dimension_id=target, model_level=model_level, human_level=None,
-                                     level=model_level, stands="model")
-        return DimensionDecision(dimension_id=target, model_level=model_level, human_level=human.level,
-                                 level=human.level, stands="human", review_id=human.id)
+            return DimensionDecision(
+                dimension_id=target, model_level=model_level, human_level=None, level=model_level, stands="model"
+            )
+        return DimensionDecision(
+            dimension_id=target,
+            model_level=model_level,
+            human_level=human.level,
+            level=human.level,
+            stands="human",
+            review_id=human.id,
+        )
 
     return Decision(
         overall=one("overall", report.overall.level),
@@ -90,22 +103,33 @@ def _decision(report: CandidateReport, reviews: list[Review]) -> Decision:
 
 def _review_out(review: Review) -> ReviewOut:
     return ReviewOut(
-        id=review.id, target=review.target, action=review.action,  # type: ignore[arg-type]
-        model_level=review.model_level, level=review.level, reason=review.reason or "",
-        reviewer_key_id=review.reviewer, created_at=review.created_at,
+        id=review.id,
+        target=review.target,
+        action=review.action,  # type: ignore[arg-type]
+        model_level=review.model_level,
+        level=review.level,
+        reason=review.reason or "",
+        reviewer_key_id=review.reviewer,
+        created_at=review.created_at,
     )
 
 
 def _history_out(result: ModelResult, current_seq: int) -> HistoryEntry:
     return HistoryEntry(
-        seq=result.seq, created_at=result.created_at, rubric_version=result.rubric_version,
-        rubric_fingerprint=result.rubric_fingerprint, model_id=result.model_id, status=result.model_status,
-        overall_level=result.overall_level, overall_score=result.overall_score, current=result.seq == current_seq,
+        seq=result.seq,
+        created_at=result.created_at,
+        rubric_version=result.rubric_version,
+        rubric_fingerprint=result.rubric_fingerprint,
+        model_id=result.model_id,
+        status=result.model_status,
+        overall_level=result.overall_level,
+        overall_score=result.overall_score,
+        current=result.seq == current_seq,
     )
 
 
 async def render(session: AsyncSession, screening: Screening) -> bytes:
-    """The record as JSON, with the report exactly as stored at scoring time."""
+    """Render the record as JSON, with the report exactly as stored at scoring time."""
     reviews = await repo.reviews_for(session, screening.id)
     history = await repo.history_for(session, screening.id)
     report = _report_decoder.decode(screening.report) if screening.report else None
@@ -127,15 +151,20 @@ async def render(session: AsyncSession, screening: Screening) -> bytes:
 
 
 def summary(screening: Screening) -> ScreeningSummary:
-    """A list item."""
+    """Summarise a record for a list."""
     score = None
     if screening.report:
         score = msgspec.json.decode(screening.report, type=_OverallOnly).overall.score
     return ScreeningSummary(
-        id=screening.id, candidate_id=screening.candidate_id, application_id=screening.application_id,
-        rubric_id=screening.rubric_id, rubric_version=screening.rubric_version,
+        id=screening.id,
+        candidate_id=screening.candidate_id,
+        application_id=screening.application_id,
+        rubric_id=screening.rubric_id,
+        rubric_version=screening.rubric_version,
         status=screening.status,  # type: ignore[arg-type]
-        overall_score=score, created_at=screening.created_at, updated_at=screening.updated_at,
+        overall_score=score,
+        created_at=screening.created_at,
+        updated_at=screening.updated_at,
     )
 
 
@@ -149,9 +178,15 @@ class _OverallOnly(msgspec.Struct):
 
 def _result_row(screening_id: str, seq: int, report: CandidateReport, blob: bytes) -> ModelResult:
     return ModelResult(
-        screening_id=screening_id, seq=seq, report=blob, rubric_version=report.provenance.rubric_version,
-        rubric_fingerprint=report.provenance.rubric_fingerprint, model_id=report.provenance.model_id,
-        model_status=report.status, overall_level=report.overall.level, overall_score=report.overall.score,
+        screening_id=screening_id,
+        seq=seq,
+        report=blob,
+        rubric_version=report.provenance.rubric_version,
+        rubric_fingerprint=report.provenance.rubric_fingerprint,
+        model_id=report.provenance.model_id,
+        model_status=report.status,
+        overall_level=report.overall.level,
+        overall_score=report.overall.score,
         created_at=utcnow(),
     )
 
@@ -160,10 +195,8 @@ def _idem_store_key(principal: Principal, key: str) -> str:
     return f"idem:{principal.org_id}:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
-async def _replay(
-    services: Services, principal: Principal, key: str, digest: str
-) -> tuple[bytes, Literal[201]] | None:
-    """The stored record for a reused key with the same body; 409 for a different body."""
+async def _replay(services: Services, principal: Principal, key: str, digest: str) -> tuple[bytes, Literal[201]] | None:
+    """Return the stored record for a reused key with the same body; 409 for a different body."""
     cached = await services.idempotency_store.get(_idem_store_key(principal, key))
     services.metrics.cache_lookup("idempotency", hit=cached is not None)
     async with services.sessions() as session:
@@ -175,9 +208,12 @@ async def _replay(
                 return None
             stored_digest, screening_id = row.request_sha256, row.screening_id
         if stored_digest != digest:
-            raise ApiError(409, "idempotency-conflict", "Idempotency key reused",
-                           "This Idempotency-Key was already used with a different request body; "
-                           "use a new key for a new request.")
+            raise ApiError(
+                409,
+                "idempotency-conflict",
+                "Idempotency key reused",
+                "This Idempotency-Key was already used with a different request body; use a new key for a new request.",
+            )
         screening = await repo.get_screening(session, principal.org_id, screening_id)
         return await render(session, screening), 201
 
@@ -201,11 +237,22 @@ async def create(services: Services, principal: Principal, data: ScreeningIn, ke
     blob = msgspec.json.encode(report)
     now = utcnow()
     screening = Screening(
-        id=str(uuid.uuid4()), org_id=principal.org_id, candidate_id=data.candidate_id,
-        application_id=data.application_id, rubric_id=entry.rubric.id, rubric_version=entry.rubric.version,
-        rubric_pinned=data.rubric.version is not None, rubric_source=entry.source, status=report.status,
-        model_status=report.status, answers=msgspec.json.encode(candidate), report=blob, result_seq=1,
-        created_by=principal.key_id, created_at=now, updated_at=now,
+        id=str(uuid.uuid4()),
+        org_id=principal.org_id,
+        candidate_id=data.candidate_id,
+        application_id=data.application_id,
+        rubric_id=entry.rubric.id,
+        rubric_version=entry.rubric.version,
+        rubric_pinned=data.rubric.version is not None,
+        rubric_source=entry.source,
+        status=report.status,
+        model_status=report.status,
+        answers=msgspec.json.encode(candidate),
+        report=blob,
+        result_seq=1,
+        created_by=principal.key_id,
+        created_at=now,
+        updated_at=now,
     )
     try:
         async with services.sessions() as session, session.begin():
@@ -213,13 +260,29 @@ async def create(services: Services, principal: Principal, data: ScreeningIn, ke
             await session.flush()
             session.add(_result_row(screening.id, 1, report, blob))
             if key is not None:
-                session.add(IdempotencyKey(org_id=principal.org_id, key=key, request_sha256=digest,
-                                           screening_id=screening.id, created_at=now))
+                session.add(
+                    IdempotencyKey(
+                        org_id=principal.org_id,
+                        key=key,
+                        request_sha256=digest,
+                        screening_id=screening.id,
+                        created_at=now,
+                    )
+                )
             await repo.add_audit(
-                session, org_id=principal.org_id, actor_key_id=principal.key_id, actor_role=principal.role,
-                action="created", screening_id=screening.id, at=now,
-                details={"rubric_id": entry.rubric.id, "rubric_version": entry.rubric.version,
-                         "status": report.status, "idempotency_key_used": key is not None},
+                session,
+                org_id=principal.org_id,
+                actor_key_id=principal.key_id,
+                actor_role=principal.role,
+                action="created",
+                screening_id=screening.id,
+                at=now,
+                details={
+                    "rubric_id": entry.rubric.id,
+                    "rubric_version": entry.rubric.version,
+                    "status": report.status,
+                    "idempotency_key_used": key is not None,
+                },
             )
             await session.flush()
             body = await render(session, screening)
@@ -232,7 +295,8 @@ async def create(services: Services, principal: Principal, data: ScreeningIn, ke
         return replayed
     if key is not None:
         await services.idempotency_store.set(
-            _idem_store_key(principal, key), f"{digest}:{screening.id}".encode(),
+            _idem_store_key(principal, key),
+            f"{digest}:{screening.id}".encode(),
             expires_in=services.settings.idempotency_ttl_seconds,
         )
     return body, 201
@@ -240,27 +304,43 @@ async def create(services: Services, principal: Principal, data: ScreeningIn, ke
 
 def _gone(screening: Screening) -> None:
     if screening.erased_at is not None:
-        raise ApiError(410, "erased", "Erased",
-                       f"Screening {screening.id!r} was erased on a data-protection request; only its audit log remains.")
+        raise ApiError(
+            410,
+            "erased",
+            "Erased",
+            f"Screening {screening.id!r} was erased on a data-protection request; only its audit log remains.",
+        )
 
 
 async def view(services: Services, principal: Principal, screening_id: str) -> bytes:
-    """The record; the view is audited."""
+    """Return the record; the view is audited."""
     async with services.sessions() as session, session.begin():
         screening = await repo.get_screening(session, principal.org_id, screening_id)
         _gone(screening)
-        await repo.add_audit(session, org_id=principal.org_id, actor_key_id=principal.key_id,
-                             actor_role=principal.role, action="viewed", screening_id=screening.id)
+        await repo.add_audit(
+            session,
+            org_id=principal.org_id,
+            actor_key_id=principal.key_id,
+            actor_role=principal.role,
+            action="viewed",
+            screening_id=screening.id,
+        )
         return await render(session, screening)
 
 
 async def export(services: Services, principal: Principal, screening_id: str) -> bytes:
-    """The record with its answers and audit log, for an HR report; audited as ``exported``."""
+    """Export the record with its answers and audit log, for an HR report; audited as ``exported``."""
     async with services.sessions() as session, session.begin():
         screening = await repo.get_screening(session, principal.org_id, screening_id)
         _gone(screening)
-        await repo.add_audit(session, org_id=principal.org_id, actor_key_id=principal.key_id,
-                             actor_role=principal.role, action="exported", screening_id=screening.id)
+        await repo.add_audit(
+            session,
+            org_id=principal.org_id,
+            actor_key_id=principal.key_id,
+            actor_role=principal.role,
+            action="exported",
+            screening_id=screening.id,
+        )
         record = await render(session, screening)
         audit = [audit_entry(e) for e in await repo.audit_for(session, principal.org_id, screening.id)]
     answers = msgspec.Raw(screening.answers) if screening.answers else None
@@ -268,15 +348,19 @@ async def export(services: Services, principal: Principal, screening_id: str) ->
 
 
 def audit_entry(event: object) -> dict[str, object]:
-    """An audit row as a dict (see :class:`~api.schemas.AuditEntry`)."""
+    """Convert an audit row to a dict (see :class:`~api.schemas.AuditEntry`)."""
     return {
-        "seq": event.seq, "action": event.action, "actor_key_id": event.actor_key_id,  # type: ignore[attr-defined]
-        "actor_role": event.actor_role, "at": event.created_at, "details": event.details,  # type: ignore[attr-defined]
+        "seq": event.seq,
+        "action": event.action,
+        "actor_key_id": event.actor_key_id,  # type: ignore[attr-defined]
+        "actor_role": event.actor_role,
+        "at": event.created_at,
+        "details": event.details,  # type: ignore[attr-defined]
     }
 
 
 def _check_review(report: CandidateReport, data: ReviewIn) -> float | None:
-    """The model level under review; 422 for an unknown target or a bad level."""
+    """Return the model level under review; 422 for an unknown target or a bad level."""
     if data.target == "overall":
         model_level = report.overall.level
     else:
@@ -290,14 +374,19 @@ def _check_review(report: CandidateReport, data: ReviewIn) -> float | None:
     if data.action == "override":
         low, high = report.scale.min, report.scale.max
         if data.level is None or not low <= data.level <= high:
-            raise ApiError.invalid("an override needs a level on the scale",
-                                   [FieldError("level", f"an override needs a level from {low} to {high}")])
+            raise ApiError.invalid(
+                "an override needs a level on the scale",
+                [FieldError("level", f"an override needs a level from {low} to {high}")],
+            )
     elif data.level is not None and data.level != model_level:
-        raise ApiError.invalid("a confirmation takes the model's level",
-                               [FieldError("level", "leave level out to confirm, or use action 'override'")])
+        raise ApiError.invalid(
+            "a confirmation takes the model's level",
+            [FieldError("level", "leave level out to confirm, or use action 'override'")],
+        )
     elif model_level is None:
-        raise ApiError.invalid("nothing to confirm",
-                               [FieldError("action", "the model gave no level here; use 'override' with a level")])
+        raise ApiError.invalid(
+            "nothing to confirm", [FieldError("action", "the model gave no level here; use 'override' with a level")]
+        )
     return model_level
 
 
@@ -310,16 +399,29 @@ async def review(services: Services, principal: Principal, screening_id: str, da
         model_level = _check_review(report, data)
         now = utcnow()
         row = Review(
-            id=str(uuid.uuid4()), screening_id=screening.id, target=data.target, action=data.action,
-            model_level=model_level, level=data.level if data.action == "override" else model_level,
-            reason=data.reason, reviewer=principal.key_id, created_at=now,
+            id=str(uuid.uuid4()),
+            screening_id=screening.id,
+            target=data.target,
+            action=data.action,
+            model_level=model_level,
+            level=data.level if data.action == "override" else model_level,
+            reason=data.reason,
+            reviewer=principal.key_id,
+            created_at=now,
         )
         session.add(row)
         screening.status = "reviewed"
         screening.updated_at = now
-        await repo.add_audit(session, org_id=principal.org_id, actor_key_id=principal.key_id,
-                             actor_role=principal.role, action="reviewed", screening_id=screening.id, at=now,
-                             details={"review_id": row.id, "target": data.target, "action": data.action})
+        await repo.add_audit(
+            session,
+            org_id=principal.org_id,
+            actor_key_id=principal.key_id,
+            actor_role=principal.role,
+            action="reviewed",
+            screening_id=screening.id,
+            at=now,
+            details={"review_id": row.id, "target": data.target, "action": data.action},
+        )
         await session.flush()
         return await render(session, screening)
 
@@ -348,10 +450,21 @@ async def rescore(services: Services, principal: Principal, screening_id: str) -
         if screening.status != "reviewed":
             screening.status = report.status
         screening.updated_at = now
-        await repo.add_audit(session, org_id=principal.org_id, actor_key_id=principal.key_id,
-                             actor_role=principal.role, action="rescored", screening_id=screening.id, at=now,
-                             details={"from_result": previous, "to_result": seq, "rubric_version": entry.rubric.version,
-                                      "model_id": report.provenance.model_id})
+        await repo.add_audit(
+            session,
+            org_id=principal.org_id,
+            actor_key_id=principal.key_id,
+            actor_role=principal.role,
+            action="rescored",
+            screening_id=screening.id,
+            at=now,
+            details={
+                "from_result": previous,
+                "to_result": seq,
+                "rubric_version": entry.rubric.version,
+                "model_id": report.provenance.model_id,
+            },
+        )
         await session.flush()
         return await render(session, screening)
 
@@ -364,10 +477,18 @@ async def erase(services: Services, principal: Principal, candidate_id: str) -> 
             raise ApiError.not_found("candidate", candidate_id)
         last = 0
         for screening_id in ids:
-            event = await repo.add_audit(session, org_id=principal.org_id, actor_key_id=principal.key_id,
-                                         actor_role=principal.role, action="erased", screening_id=screening_id,
-                                         details={"reason": "data-protection erasure request",
-                                                  "erased": ["answers", "reports", "reviews", "candidate reference"]})
+            event = await repo.add_audit(
+                session,
+                org_id=principal.org_id,
+                actor_key_id=principal.key_id,
+                actor_role=principal.role,
+                action="erased",
+                screening_id=screening_id,
+                details={
+                    "reason": "data-protection erasure request",
+                    "erased": ["answers", "reports", "reviews", "candidate reference"],
+                },
+            )
             last = event.seq
     for key in keys:
         await services.idempotency_store.delete(_idem_store_key(principal, key))

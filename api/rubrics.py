@@ -47,12 +47,12 @@ async def _uploads(session: AsyncSession, org_id: str, rubric_id: str | None = N
 
 
 async def visible_ids(session: AsyncSession, library: RubricLibrary, org_id: str) -> list[str]:
-    """Ids of every rubric the organisation can use."""
+    """List the ids of every rubric the organisation can use."""
     return sorted(set(library.ids()) | {u.rubric_id for u in await _uploads(session, org_id)})
 
 
 async def visible(session: AsyncSession, library: RubricLibrary, org_id: str, rubric_id: str) -> list[RubricEntry]:
-    """All visible versions of one rubric, oldest first (built-in ids cannot be uploaded)."""
+    """List the visible versions of one rubric, oldest first (built-in ids cannot be uploaded)."""
     if rubric_id in library.ids():
         return _builtin(library, rubric_id)
     uploads = await _uploads(session, org_id, rubric_id)
@@ -63,7 +63,7 @@ async def visible(session: AsyncSession, library: RubricLibrary, org_id: str, ru
 async def resolve(
     session: AsyncSession, library: RubricLibrary, org_id: str, rubric_id: str, version: str | None
 ) -> RubricEntry:
-    """The pinned version, or the newest; :class:`RubricNotFound` names what is available."""
+    """Find the pinned version, or the newest; :class:`RubricNotFound` names what is available."""
     entries = await visible(session, library, org_id, rubric_id)
     if version is not None:
         entries = [e for e in entries if e.rubric.version == version]
@@ -73,7 +73,7 @@ async def resolve(
 
 
 async def is_used(session: AsyncSession, org_id: str, rubric_id: str, version: str) -> bool:
-    """Whether an organisation's rubric version has scored anyone (then it is immutable)."""
+    """Tell whether an organisation's rubric version has scored anyone (then it is immutable)."""
     query = select(
         exists().where(
             ModelResult.screening_id == Screening.id,

@@ -36,7 +36,7 @@ class Services:
     limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(2))
 
     def ready_scorer(self) -> Scorer:
-        """The scorer, or 503 while the model is still loading."""
+        """Return the scorer, or raise 503 while the model is still loading."""
         if self.scorer is None:
             detail = self.load_error or "The scoring model is still loading; retry shortly."
             raise ApiError(503, "not-ready", "Service not ready", detail, headers={"Retry-After": "5"})

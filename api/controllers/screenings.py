@@ -38,8 +38,13 @@ class ScreeningController(Controller):
     tags = ["screenings"]  # noqa: RUF012
     security = [{"apiKey": []}]  # noqa: RUF012
 
-    @post("/", operation_id="createScreening", status_code=201, opt=roles("integration"),
-          summary="Score a candidate's answers and store the report")
+    @post(
+        "/",
+        operation_id="createScreening",
+        status_code=201,
+        opt=roles("integration"),
+        summary="Score a candidate's answers and store the report",
+    )
     async def create(
         self,
         request: Request[Any, Any, Any],
@@ -47,8 +52,13 @@ class ScreeningController(Controller):
         data: JSONBody[ScreeningIn],
         idempotency_key: Annotated[
             str | None,
-            HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200, required=False,
-                      description="Makes retries safe: the same key and body return the same record."),
+            HeaderParameter(
+                name="Idempotency-Key",
+                min_length=1,
+                max_length=200,
+                required=False,
+                description="Makes retries safe: the same key and body return the same record.",
+            ),
         ] = None,
     ) -> Response[ScreeningOut]:
         """Score the answers against the rubric and store the record; ``201`` means it is durably stored."""
@@ -58,6 +68,7 @@ class ScreeningController(Controller):
     @get("/", operation_id="listScreenings", opt=READ, summary="List screenings")
     async def list_screenings(
         self,
+        *,
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         candidate_id: Annotated[str | None, Parameter(description="Only this ATS candidate id.")] = None,
@@ -70,8 +81,14 @@ class ScreeningController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=100, description="Page size (1-100).")] = 20,
     ) -> Page:
         """Newest first, filtered, one page at a time (cursor pagination)."""
-        filters = repo.ListFilters(candidate_id=candidate_id, application_id=application_id, rubric_id=rubric_id,
-                                   status=status, created_after=created_after, created_before=created_before)
+        filters = repo.ListFilters(
+            candidate_id=candidate_id,
+            application_id=application_id,
+            rubric_id=rubric_id,
+            status=status,
+            created_after=created_after,
+            created_before=created_before,
+        )
         async with _services(request).sessions() as session:
             rows, next_cursor = await repo.list_screenings(session, principal.org_id, filters, cursor, limit)
         return Page(items=tuple(records.summary(r) for r in rows), next_cursor=next_cursor)
@@ -80,28 +97,48 @@ class ScreeningController(Controller):
     async def get_screening(
         self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], screening_id: ScreeningId
     ) -> Response[ScreeningOut]:
-        """The stored report (byte-identical to when it was scored), reviews, decision and history."""
+        """Return the stored report (byte-identical to when it was scored), reviews, decision and history."""
         return _json(await records.view(_services(request), principal, screening_id))
 
-    @post("/{screening_id:str}/reviews", operation_id="reviewScreening", status_code=201,
-          opt=roles("recruiter", "hr_admin"), summary="Confirm or override a level")
+    @post(
+        "/{screening_id:str}/reviews",
+        operation_id="reviewScreening",
+        status_code=201,
+        opt=roles("recruiter", "hr_admin"),
+        summary="Confirm or override a level",
+    )
     async def review(
-        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], screening_id: ScreeningId, data: JSONBody[ReviewIn]
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        screening_id: ScreeningId,
+        data: JSONBody[ReviewIn],
     ) -> Response[ScreeningOut]:
         """Record a human review with its reason; the model's level is kept beside it."""
         return _json(await records.review(_services(request), principal, screening_id, data), 201)
 
-    @post("/{screening_id:str}/rescore", operation_id="rescoreScreening", status_code=200,
-          opt=roles("recruiter", "hr_admin"), summary="Re-run the engine")
+    @post(
+        "/{screening_id:str}/rescore",
+        operation_id="rescoreScreening",
+        status_code=200,
+        opt=roles("recruiter", "hr_admin"),
+        summary="Re-run the engine",
+    )
     async def rescore(
         self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], screening_id: ScreeningId
     ) -> Response[ScreeningOut]:
         """Score again with the current model and rubric; old results stay in history, reviews stand."""
         return _json(await records.rescore(_services(request), principal, screening_id))
 
-    @get("/{screening_id:str}/audit", operation_id="getScreeningAudit", opt=roles("recruiter", "hr_admin"),
-         summary="Audit log of a screening")
-    async def audit(self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], screening_id: ScreeningId) -> AuditLog:
+    @get(
+        "/{screening_id:str}/audit",
+        operation_id="getScreeningAudit",
+        opt=roles("recruiter", "hr_admin"),
+        summary="Audit log of a screening",
+    )
+    async def audit(
+        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], screening_id: ScreeningId
+    ) -> AuditLog:
         """Everything that happened to the record, oldest first (append-only)."""
         async with _services(request).sessions() as session:
             await repo.get_screening(session, principal.org_id, screening_id)
@@ -111,12 +148,16 @@ class ScreeningController(Controller):
             entries=tuple(msgspec.convert(records.audit_entry(e), AuditEntry) for e in events),
         )
 
-    @get("/{screening_id:str}/export", operation_id="exportScreening", opt=roles("hr_admin"),
-         summary="Export a screening for an HR report")
+    @get(
+        "/{screening_id:str}/export",
+        operation_id="exportScreening",
+        opt=roles("hr_admin"),
+        summary="Export a screening for an HR report",
+    )
     async def export(
         self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], screening_id: ScreeningId
     ) -> Response[dict[str, Any]]:
-        """The record with the candidate's answers and its audit log; the export is audited."""
+        """Export the record with the candidate's answers and its audit log; the export is audited."""
         return _json(await records.export(_services(request), principal, screening_id))
 
 
@@ -127,8 +168,13 @@ class CandidateController(Controller):
     tags = ["candidates"]  # noqa: RUF012
     security = [{"apiKey": []}]  # noqa: RUF012
 
-    @delete("/{candidate_id:str}", operation_id="eraseCandidate", status_code=200, opt=roles("hr_admin"),
-            summary="Erase a candidate's answers and reports")
+    @delete(
+        "/{candidate_id:str}",
+        operation_id="eraseCandidate",
+        status_code=200,
+        opt=roles("hr_admin"),
+        summary="Erase a candidate's answers and reports",
+    )
     async def erase(
         self,
         request: Request[Any, Any, Any],

@@ -16,7 +16,7 @@ __all__ = ["healthz", "metrics", "readyz"]
 
 @get("/healthz", operation_id="healthz", tags=["system"], summary="Liveness")
 async def healthz() -> dict[str, str]:
-    """The process is up and serving requests."""
+    """Say the process is up and serving requests."""
     return {"status": "ok"}
 
 
@@ -43,8 +43,13 @@ async def readyz(request: Request[Any, Any, Any]) -> dict[str, Any]:
     checks = await _checks(request.app.state.services)
     failing = {k: v for k, v in checks.items() if v != "ok"}
     if failing:
-        raise ApiError(503, "not-ready", "Service not ready",
-                       "Not ready: " + ", ".join(f"{k} {v}" for k, v in failing.items()), headers={"Retry-After": "5"})
+        raise ApiError(
+            503,
+            "not-ready",
+            "Service not ready",
+            "Not ready: " + ", ".join(f"{k} {v}" for k, v in failing.items()),
+            headers={"Retry-After": "5"},
+        )
     return {"status": "ready", "checks": checks}
 
 

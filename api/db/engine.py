@@ -29,7 +29,7 @@ class NotMigrated(RuntimeError):
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    """Create an async engine; SQLite gets WAL, full sync, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
@@ -46,12 +46,12 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:
-    """Sessions that keep loaded objects usable after commit."""
+    """Make sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
 def alembic_config(url: str) -> Config:
-    """Alembic configuration pointing at ``api/migrations`` and ``url``."""
+    """Build the Alembic configuration for ``api/migrations`` and ``url``."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))

@@ -35,7 +35,7 @@ __all__ = [
 
 
 def utcnow() -> datetime:
-    """Now, timezone-aware UTC, microsecond precision."""
+    """Return now, timezone-aware UTC, microsecond precision."""
     return datetime.now(UTC)
 
 

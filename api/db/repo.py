@@ -57,8 +57,10 @@ async def add_audit(
     return event
 
 
-async def get_screening(session: AsyncSession, org_id: str, screening_id: str, *, for_update: bool = False) -> Screening:
-    """The organisation's screening, or 404 (also for another organisation's id)."""
+async def get_screening(
+    session: AsyncSession, org_id: str, screening_id: str, *, for_update: bool = False
+) -> Screening:
+    """Load the organisation's screening, or raise 404 (also for another organisation's id)."""
     query = select(Screening).where(Screening.id == screening_id, Screening.org_id == org_id)
     if for_update:
         query = query.with_for_update()
@@ -69,19 +71,19 @@ async def get_screening(session: AsyncSession, org_id: str, screening_id: str, *
 
 
 async def reviews_for(session: AsyncSession, screening_id: str) -> list[Review]:
-    """A screening's reviews, oldest first."""
+    """List a screening's reviews, oldest first."""
     query = select(Review).where(Review.screening_id == screening_id).order_by(Review.pk)
     return list((await session.execute(query)).scalars())
 
 
 async def history_for(session: AsyncSession, screening_id: str) -> list[ModelResult]:
-    """Every model result of a screening, oldest first."""
+    """List every model result of a screening, oldest first."""
     query = select(ModelResult).where(ModelResult.screening_id == screening_id).order_by(ModelResult.seq)
     return list((await session.execute(query)).scalars())
 
 
 async def audit_for(session: AsyncSession, org_id: str, screening_id: str) -> list[AuditEvent]:
-    """A screening's audit entries, oldest first."""
+    """List a screening's audit entries, oldest first."""
     query = (
         select(AuditEvent)
         .where(AuditEvent.org_id == org_id, AuditEvent.screening_id == screening_id)
@@ -91,7 +93,7 @@ async def audit_for(session: AsyncSession, org_id: str, screening_id: str) -> li
 
 
 async def idempotency_row(session: AsyncSession, org_id: str, key: str) -> IdempotencyKey | None:
-    """The stored use of an idempotency key, if any."""
+    """Find the stored use of an idempotency key, if any."""
     return await session.get(IdempotencyKey, (org_id, key))
 
 
@@ -107,25 +109,27 @@ class ListFilters(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def encode_cursor(created_at: datetime, screening_id: str) -> str:
-    """An opaque cursor after this row."""
+    """Make an opaque cursor pointing after this row."""
     raw = msgspec.json.encode([created_at.isoformat(), screening_id])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The row a cursor points after; 422 if it was not made by us."""
+    """Decode a cursor; 422 if it was not made by us."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, ident = msgspec.json.decode(raw, type=tuple[datetime, str])
     except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
-        raise ApiError.invalid("The cursor is not valid.", [FieldError("cursor", "not a cursor from this API")]) from exc
+        raise ApiError.invalid(
+            "The cursor is not valid.", [FieldError("cursor", "not a cursor from this API")]
+        ) from exc
     return created, ident
 
 
 async def list_screenings(
     session: AsyncSession, org_id: str, filters: ListFilters, cursor: str | None, limit: int
 ) -> tuple[list[Screening], str | None]:
-    """A page of the organisation's screenings, newest first, and the next cursor."""
+    """Return a page of the organisation's screenings, newest first, and the next cursor."""
     query = select(Screening).where(Screening.org_id == org_id)
     for column, value in (
         (Screening.candidate_id, filters.candidate_id),
@@ -180,7 +184,7 @@ async def erase_candidate(session: AsyncSession, org_id: str, candidate_id: str)
 
 
 async def list_keys(session: AsyncSession, org_id: str | None = None) -> Sequence[ApiKey]:
-    """API keys, optionally of one organisation."""
+    """List API keys, optionally of one organisation."""
     query = select(ApiKey).order_by(ApiKey.org_id, ApiKey.created_at)
     if org_id is not None:
         query = query.where(ApiKey.org_id == org_id)

@@ -55,7 +55,7 @@ def in_thread(function: Callable[[], Any]) -> Any:
     def target() -> None:
         try:
             result["value"] = function()
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
+        except BaseException as exc:
             result["error"] = exc
 
     thread = threading.Thread(target=target)

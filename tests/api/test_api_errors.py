@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+from conftest import add_key, assert_problem, screening_body
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.db.engine import create_engine
 from api.db.models import ApiKey, utcnow
 
-from conftest import add_key, assert_problem, screening_body
-
 pytestmark = pytest.mark.asyncio
 
 
 async def test_authentication_and_roles(client, key, settings) -> None:
     assert_problem(await client.get("/v1/screenings"), 401, "unauthorized")
-    assert_problem(await client.get("/v1/screenings", headers={"Authorization": "Bearer scr_nope"}), 401, "unauthorized")
+    assert_problem(
+        await client.get("/v1/screenings", headers={"Authorization": "Bearer scr_nope"}), 401, "unauthorized"
+    )
     key_id, headers = await add_key(settings, "acme", "recruiter")
     assert (await client.get("/v1/screenings", headers=headers)).status_code == 200
     engine = create_engine(settings.database_url)
@@ -49,8 +50,9 @@ async def test_request_validation(client, key) -> None:
 
     problem = assert_problem(await post(screening_body(rubric={"id": "no-such-rubric"})), 422, "unknown-rubric")
     assert "no-such-rubric" in problem["detail"] and problem["errors"][0]["path"] == "rubric.id"
-    problem = assert_problem(await post(screening_body(rubric={"id": "customer-service-attitude", "version": "9.9"})),
-                             422, "unknown-rubric")
+    problem = assert_problem(
+        await post(screening_body(rubric={"id": "customer-service-attitude", "version": "9.9"})), 422, "unknown-rubric"
+    )
     assert problem["errors"][0]["path"] == "rubric.version"
 
     unknown_question = screening_body()
@@ -60,7 +62,9 @@ async def test_request_validation(client, key) -> None:
     assert "made-up-question" in problem["errors"][0]["message"]
     assert_problem(await post(screening_body(answers=0)), 422, "invalid-answers")
 
-    malformed = await client.post("/v1/screenings", content=b"{not json", headers={**ats, "content-type": "application/json"})
+    malformed = await client.post(
+        "/v1/screenings", content=b"{not json", headers={**ats, "content-type": "application/json"}
+    )
     assert_problem(malformed, 400, "malformed-request")
     assert_problem(await client.get("/v1/screenings/does-not-exist", headers=ats), 404, "not-found")
     assert_problem(await client.delete("/v1/screenings"), 405, "method-not-allowed")

@@ -6,16 +6,14 @@ import asyncio
 
 import msgspec
 import pytest
+from conftest import RUBRIC, assert_problem, raw_report, screening_body
+from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-
-from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.db.models import IdempotencyKey, Screening
 from screening.report import CandidateReport
-
-from conftest import RUBRIC, assert_problem, raw_report, screening_body
 
 pytestmark = pytest.mark.asyncio
 
@@ -36,8 +34,12 @@ async def test_ats_flow(client, key, scorer) -> None:
     assert report.provenance.rubric_id == RUBRIC
     assert record["status"] == report.status
     assert record["decision"]["overall"] == {
-        "dimension_id": "overall", "model_level": report.overall.level, "human_level": None,
-        "level": report.overall.level, "stands": "model", "review_id": None,
+        "dimension_id": "overall",
+        "model_level": report.overall.level,
+        "human_level": None,
+        "level": report.overall.level,
+        "stands": "model",
+        "review_id": None,
     }
     assert [h["seq"] for h in record["history"]] == [1]
 
@@ -73,7 +75,9 @@ async def test_pagination_with_cursor(client, key) -> None:
         ids.append(response.json()["id"])
     first = (await client.get("/v1/screenings", params={"limit": 2}, headers=ats)).json()
     assert len(first["items"]) == 2 and first["next_cursor"]
-    second = (await client.get("/v1/screenings", params={"limit": 2, "cursor": first["next_cursor"]}, headers=ats)).json()
+    second = (
+        await client.get("/v1/screenings", params={"limit": 2, "cursor": first["next_cursor"]}, headers=ats)
+    ).json()
     assert len(second["items"]) == 1 and second["next_cursor"] is None
     assert {i["id"] for i in first["items"] + second["items"]} == set(ids)
     assert first["items"][0]["created_at"] >= first["items"][1]["created_at"] >= second["items"][0]["created_at"]
@@ -92,10 +96,12 @@ async def test_idempotent_retries(client, key, db) -> None:
     assert_problem(conflict, 409, "idempotency-conflict")
 
     # concurrent retries with a fresh key: one record, both get it
-    both = await asyncio.gather(*(
-        client.post("/v1/screenings", json=screening_body(2), headers={**ats, "Idempotency-Key": "race"})
-        for _ in range(2)
-    ))
+    both = await asyncio.gather(
+        *(
+            client.post("/v1/screenings", json=screening_body(2), headers={**ats, "Idempotency-Key": "race"})
+            for _ in range(2)
+        )
+    )
     assert [r.status_code for r in both] == [201, 201]
     assert both[0].json()["id"] == both[1].json()["id"]
 
@@ -108,8 +114,9 @@ async def test_idempotent_retries(client, key, db) -> None:
     async with sessions() as session:
         with pytest.raises(IntegrityError):
             async with session.begin():
-                session.add(IdempotencyKey(org_id="acme", key="retry-1", request_sha256="x",
-                                           screening_id=first.json()["id"]))
+                session.add(
+                    IdempotencyKey(org_id="acme", key="retry-1", request_sha256="x", screening_id=first.json()["id"])
+                )
 
 
 async def test_idempotency_survives_cache_loss(client, key, settings, scorer) -> None:

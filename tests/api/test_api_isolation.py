@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import pytest_asyncio
-
 from conftest import assert_problem, screening_body
 from test_api_rubrics import rubric_toml
 
@@ -33,12 +32,16 @@ async def test_records_of_another_organisation_are_invisible(client, key, acme) 
     record_id = acme["record"]["id"]
     for role in ROLES:
         globex = await key(role, org="globex")
-        missing = assert_problem(await client.get("/v1/screenings/00000000-0000-0000-0000-000000000000",
-                                                  headers=globex), 404, "not-found")
+        missing = assert_problem(
+            await client.get("/v1/screenings/00000000-0000-0000-0000-000000000000", headers=globex), 404, "not-found"
+        )
         cases = [
             ("GET", f"/v1/screenings/{record_id}", None),
-            ("POST", f"/v1/screenings/{record_id}/reviews",
-             {"target": "overall", "action": "override", "level": 1, "reason": "Sneaky"}),
+            (
+                "POST",
+                f"/v1/screenings/{record_id}/reviews",
+                {"target": "overall", "action": "override", "level": 1, "reason": "Sneaky"},
+            ),
             ("POST", f"/v1/screenings/{record_id}/rescore", None),
             ("GET", f"/v1/screenings/{record_id}/audit", None),
             ("GET", f"/v1/screenings/{record_id}/export", None),
@@ -63,7 +66,9 @@ async def test_records_of_another_organisation_are_invisible(client, key, acme) 
 
 async def test_idempotency_keys_are_per_organisation(client, key, acme) -> None:
     globex = await key("integration", org="globex")
-    response = await client.post("/v1/screenings", json=screening_body(1), headers={**globex, "Idempotency-Key": "shared"})
+    response = await client.post(
+        "/v1/screenings", json=screening_body(1), headers={**globex, "Idempotency-Key": "shared"}
+    )
     assert response.status_code == 201
     assert response.json()["id"] != acme["record"]["id"]
     assert response.json()["candidate_id"] == "cand-002"
@@ -78,12 +83,14 @@ async def test_private_rubrics_are_invisible(client, key, acme) -> None:
     globex_ats = await key("integration", org="globex")
     problem = assert_problem(
         await client.post("/v1/screenings", json=screening_body(rubric={"id": "acme-private"}), headers=globex_ats),
-        422, "unknown-rubric",
+        422,
+        "unknown-rubric",
     )
     assert "acme-private" not in problem["detail"].split("Available:")[1]
     globex_admin = await key("hr_admin", org="globex")
-    own = await client.post("/v1/rubrics", json={"toml": rubric_toml("acme-private", title="Globex's own")},
-                            headers=globex_admin)
+    own = await client.post(
+        "/v1/rubrics", json={"toml": rubric_toml("acme-private", title="Globex's own")}, headers=globex_admin
+    )
     assert own.status_code == 201, "each organisation has its own rubric namespace"
     acme_view = (await client.get("/v1/rubrics/acme-private", headers=acme["admin"])).json()
     assert acme_view["latest"]["title"] == "Acme service"

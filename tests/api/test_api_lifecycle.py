@@ -6,6 +6,7 @@ import asyncio
 import threading
 
 import pytest
+from conftest import assert_problem, raw_report, screening_body
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
@@ -14,8 +15,6 @@ from api.app import create_app
 from api.db.models import AuditEvent, ModelResult, Screening
 from api.settings import Settings
 from screening.errors import ModelError
-
-from conftest import assert_problem, raw_report, screening_body
 
 pytestmark = pytest.mark.asyncio
 
@@ -71,7 +70,7 @@ async def test_model_that_fails_to_load_is_reported(settings) -> None:
 
 async def test_refuses_to_start_on_an_unmigrated_database(tmp_path, scorer) -> None:
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}")
-    with pytest.raises(BaseException) as failure:  # noqa: PT011 - start-up errors arrive wrapped in an ExceptionGroup
+    with pytest.raises(BaseException) as failure:
         async with AsyncTestClient(app=create_app(settings, scorer=scorer)):
             pass
     assert "run `screening db migrate`" in _messages(failure.value)

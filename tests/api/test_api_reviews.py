@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import assert_problem, screening_body
 from sqlalchemy import select
 
 from api.db.models import AuditEvent, ModelResult, Review, Screening
-
-from conftest import assert_problem, screening_body
 
 pytestmark = pytest.mark.asyncio
 
@@ -26,11 +25,17 @@ async def test_reviews_survive_rescoring(client, key) -> None:
     url = f"/v1/screenings/{record['id']}"
     dimension = next(d for d in record["decision"]["dimensions"] if d["model_level"] is not None)
 
-    override = await client.post(f"{url}/reviews", headers=recruiter,
-                                 json={"target": "overall", "action": "override", "level": 2.0, "reason": "Spoke to referees."})
+    override = await client.post(
+        f"{url}/reviews",
+        headers=recruiter,
+        json={"target": "overall", "action": "override", "level": 2.0, "reason": "Spoke to referees."},
+    )
     assert override.status_code == 201, override.text
-    confirm = await client.post(f"{url}/reviews", headers=recruiter,
-                                json={"target": dimension["dimension_id"], "action": "confirm", "reason": "Agree with it."})
+    confirm = await client.post(
+        f"{url}/reviews",
+        headers=recruiter,
+        json={"target": dimension["dimension_id"], "action": "confirm", "reason": "Agree with it."},
+    )
     assert confirm.status_code == 201, confirm.text
     reviewed = confirm.json()
     assert reviewed["status"] == "reviewed"
@@ -71,9 +76,15 @@ async def test_review_errors(client, key) -> None:
     for body, field in cases:
         problem = assert_problem(await client.post(url, json=body, headers=recruiter), 422, "validation-error")
         assert any(e["path"] == field for e in problem["errors"]), problem
-    assert_problem(await client.post(url, headers=await key("integration"),
-                                     json={"target": "overall", "action": "confirm", "reason": "Not allowed"}),
-                   403, "forbidden")
+    assert_problem(
+        await client.post(
+            url,
+            headers=await key("integration"),
+            json={"target": "overall", "action": "confirm", "reason": "Not allowed"},
+        ),
+        403,
+        "forbidden",
+    )
 
 
 async def test_audit_records_views_and_exports(client, key) -> None:
@@ -93,8 +104,11 @@ async def test_erasure(client, key, db) -> None:
     first = await _create(client, key, 0)
     other = await _create(client, key, 1)
     recruiter, admin = await key("recruiter"), await key("hr_admin")
-    await client.post(f"/v1/screenings/{first['id']}/reviews", headers=recruiter,
-                      json={"target": "overall", "action": "override", "level": 3, "reason": "Candidate cand-001 is fine"})
+    await client.post(
+        f"/v1/screenings/{first['id']}/reviews",
+        headers=recruiter,
+        json={"target": "overall", "action": "override", "level": 3, "reason": "Candidate cand-001 is fine"},
+    )
     assert_problem(await client.delete("/v1/candidates/cand-001", headers=recruiter), 403, "forbidden")
 
     erased = await client.delete("/v1/candidates/cand-001", headers=admin)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import RUBRIC, assert_problem, screening_body
 
 from screening.paths import builtin_rubrics_dir
-
-from conftest import RUBRIC, assert_problem, screening_body
 
 pytestmark = pytest.mark.asyncio
 
@@ -23,8 +22,13 @@ def rubric_toml(rubric_id: str = "acme-service", version: str = "1.0.0", title: 
 async def test_builtin_rubrics(client, key) -> None:
     ats = await key("integration")
     listed = (await client.get("/v1/rubrics", headers=ats)).json()
-    assert {"id": RUBRIC, "title": "Customer service attitude", "latest_version": "1.0.0", "versions": ["1.0.0"],
-            "source": "builtin"} in listed
+    assert {
+        "id": RUBRIC,
+        "title": "Customer service attitude",
+        "latest_version": "1.0.0",
+        "versions": ["1.0.0"],
+        "source": "builtin",
+    } in listed
     detail = (await client.get(f"/v1/rubrics/{RUBRIC}", headers=ats)).json()
     assert detail["source"] == "builtin" and detail["latest"]["id"] == RUBRIC
     assert detail["versions"][0]["fingerprint"].startswith("sha256:")
@@ -37,11 +41,13 @@ async def test_validate(client, key) -> None:
     assert ok.status_code == 200, ok.text
     assert ok.json()["id"] == "acme-service" and ok.json()["questions"] > 0
     broken = rubric_toml().replace('dimension = "ownership", weight = 1.0', 'dimension = "ownershp", weight = 1.0', 1)
-    problem = assert_problem(await client.post("/v1/rubrics/validate", json={"toml": broken}, headers=admin),
-                             422, "invalid-rubric")
+    problem = assert_problem(
+        await client.post("/v1/rubrics/validate", json={"toml": broken}, headers=admin), 422, "invalid-rubric"
+    )
     assert any("ownershp" in e["message"] and e["path"].startswith("questions[0]") for e in problem["errors"]), problem
-    problem = assert_problem(await client.post("/v1/rubrics/validate", json={"toml": "id = ["}, headers=admin),
-                             422, "invalid-rubric")
+    problem = assert_problem(
+        await client.post("/v1/rubrics/validate", json={"toml": "id = ["}, headers=admin), 422, "invalid-rubric"
+    )
     assert problem["errors"][0]["path"] == "toml"
 
 
@@ -68,8 +74,9 @@ async def test_upload_score_and_immutability(client, key) -> None:
     assert newer.status_code == 201
     detail = (await client.get("/v1/rubrics/acme-service", headers=ats)).json()
     assert [(v["version"], v["used"]) for v in detail["versions"]] == [("1.0.0", True), ("1.1.0", False)]
-    pinned = await client.post("/v1/screenings", headers=ats,
-                               json=screening_body(rubric={"id": "acme-service", "version": "1.0.0"}))
+    pinned = await client.post(
+        "/v1/screenings", headers=ats, json=screening_body(rubric={"id": "acme-service", "version": "1.0.0"})
+    )
     assert pinned.json()["rubric_version"] == "1.0.0"
     listed = {r["id"]: r for r in (await client.get("/v1/rubrics", headers=ats)).json()}
     assert listed["acme-service"]["versions"] == ["1.0.0", "1.1.0"]
@@ -78,8 +85,11 @@ async def test_upload_score_and_immutability(client, key) -> None:
 
 async def test_upload_errors(client, key) -> None:
     admin = await key("hr_admin")
-    assert_problem(await client.post("/v1/rubrics", json={"toml": BUILTIN_TOML}, headers=admin), 409, "rubric-id-reserved")
+    assert_problem(
+        await client.post("/v1/rubrics", json={"toml": BUILTIN_TOML}, headers=admin), 409, "rubric-id-reserved"
+    )
     assert_problem(await client.post("/v1/rubrics", json={"toml": "title = 3"}, headers=admin), 422, "invalid-rubric")
-    problem = assert_problem(await client.post("/v1/rubrics", json={"toml": "x", "format": "toml"}, headers=admin),
-                             422, "validation-error")
+    problem = assert_problem(
+        await client.post("/v1/rubrics", json={"toml": "x", "format": "toml"}, headers=admin), 422, "validation-error"
+    )
     assert problem["errors"][0]["path"] == "format"

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import screening_body
 
 from api.settings import Settings, SettingsError
-
-from conftest import screening_body
 
 pytestmark = pytest.mark.asyncio
 
@@ -46,7 +45,7 @@ def test_settings_from_environment() -> None:
     settings = Settings.from_env({"SCREENING_PORT": "9000", "SCREENING_REDIS_URL": "redis://x:1/0", "HOME": "/"})
     assert settings.port == 9000 and not settings.embedded
     assert Settings.from_env({}).embedded
-    with pytest.raises(SettingsError, match="SCREENING_PORT.*'eighty'"):
+    with pytest.raises(SettingsError, match=r"SCREENING_PORT.*'eighty'"):
         Settings.from_env({"SCREENING_PORT": "eighty"})
     with pytest.raises(SettingsError, match="SCREENING_WORKERS"):
         Settings.from_env({"SCREENING_WORKERS": "0"})
