@@ -21,6 +21,7 @@ from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 
 from api.auth import authenticate
+from api.controllers.keys import KeyController
 from api.controllers.rubrics import RubricController
 from api.controllers.screenings import CandidateController, ScreeningController
 from api.controllers.system import healthz, metrics, readyz
@@ -116,7 +117,15 @@ def create_app(
     factory = scorer_factory or (None if scorer is not None else default_scorer_factory(settings))
     on_shutdown = [redis_root._redis.aclose] if redis_root is not None else []
     return Litestar(
-        route_handlers=[ScreeningController, CandidateController, RubricController, healthz, readyz, metrics],
+        route_handlers=[
+            ScreeningController,
+            CandidateController,
+            RubricController,
+            KeyController,
+            healthz,
+            readyz,
+            metrics,
+        ],
         dependencies={"principal": Provide(authenticate)},
         exception_handlers=exception_handlers,
         lifespan=[_lifespan(scorer, factory)],

@@ -7,12 +7,10 @@ import asyncio
 import sys
 from typing import Any
 
-from sqlalchemy import select
-
-from api.auth import ROLES, hash_token, new_token
+from api.auth import ROLES
 from api.db import repo
 from api.db.engine import NotMigrated, check_migrated, create_engine, migrate, session_factory
-from api.db.models import ApiKey, utcnow
+from api.db.models import ApiKey
 from api.settings import Settings, SettingsError
 
 __all__ = ["register"]
@@ -79,12 +77,9 @@ async def _create_key(settings: Settings, org: str, role: str, name: str) -> tup
     engine = create_engine(settings.database_url)
     try:
         await check_migrated(engine)
-        key_id, token = new_token()
         async with session_factory(engine)() as session, session.begin():
-            session.add(
-                ApiKey(id=key_id, org_id=org, role=role, name=name, token_sha256=hash_token(token), created_at=utcnow())
-            )
-        return key_id, token
+            key, token = await repo.create_key(session, org, role, name)
+        return key.id, token
     finally:
         await engine.dispose()
 
@@ -104,11 +99,7 @@ async def _revoke_key(settings: Settings, key_id: str) -> bool:
     try:
         await check_migrated(engine)
         async with session_factory(engine)() as session, session.begin():
-            key = (await session.execute(select(ApiKey).where(ApiKey.id == key_id))).scalar_one_or_none()
-            if key is None:
-                return False
-            key.revoked_at = key.revoked_at or utcnow()
-            return True
+            return await repo.revoke_key(session, key_id) is not None
     finally:
         await engine.dispose()
 

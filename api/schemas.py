@@ -22,6 +22,9 @@ __all__ = [
     "DimensionDecision",
     "Erasure",
     "HistoryEntry",
+    "KeyIn",
+    "KeyOut",
+    "NewKey",
     "Page",
     "ReviewIn",
     "ReviewOut",
@@ -236,3 +239,30 @@ class RubricValidation(_Out):
     questions: int
     dimensions: int
     references: int
+
+
+class KeyIn(_In):
+    """A new API key for the caller's organisation."""
+
+    role: Role
+    name: Annotated[str, Meta(max_length=200, description="Who or what uses the key.")] = ""
+
+
+class KeyOut(_Out):
+    """An API key (never its token)."""
+
+    id: str
+    role: str
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class NewKey(_Out):
+    """A created key; ``token`` is shown only this once."""
+
+    id: str
+    role: str
+    name: str
+    created_at: datetime
+    token: str

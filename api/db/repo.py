@@ -12,6 +12,7 @@ import msgspec
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth import hash_token, new_token
 from api.db.models import ApiKey, AuditEvent, IdempotencyKey, ModelResult, Review, Screening, utcnow
 from api.errors import ApiError, FieldError
 
@@ -19,6 +20,7 @@ __all__ = [
     "ListFilters",
     "add_audit",
     "audit_for",
+    "create_key",
     "decode_cursor",
     "encode_cursor",
     "erase_candidate",
@@ -28,6 +30,7 @@ __all__ = [
     "list_keys",
     "list_screenings",
     "reviews_for",
+    "revoke_key",
 ]
 
 
@@ -181,6 +184,26 @@ async def erase_candidate(session: AsyncSession, org_id: str, candidate_id: str)
         screening.updated_at = now
     await session.flush()
     return ids, keys
+
+
+async def create_key(session: AsyncSession, org_id: str, role: str, name: str) -> tuple[ApiKey, str]:
+    """Store a new key; return it and its token (the token itself is never stored)."""
+    key_id, token = new_token()
+    key = ApiKey(id=key_id, org_id=org_id, role=role, name=name, token_sha256=hash_token(token), created_at=utcnow())
+    session.add(key)
+    await session.flush()
+    return key, token
+
+
+async def revoke_key(session: AsyncSession, key_id: str, org_id: str | None = None) -> ApiKey | None:
+    """Revoke a key (of one organisation, when given); ``None`` if there is no such key."""
+    query = select(ApiKey).where(ApiKey.id == key_id)
+    if org_id is not None:
+        query = query.where(ApiKey.org_id == org_id)
+    key = (await session.execute(query)).scalar_one_or_none()
+    if key is not None and key.revoked_at is None:
+        key.revoked_at = utcnow()
+    return key
 
 
 async def list_keys(session: AsyncSession, org_id: str | None = None) -> Sequence[ApiKey]:

@@ -7,9 +7,8 @@ from conftest import screening_body
 
 from api.settings import Settings, SettingsError
 
-pytestmark = pytest.mark.asyncio
 
-
+@pytest.mark.asyncio
 async def test_metrics(client, key) -> None:
     ats = await key("integration")
     assert (await client.post("/v1/screenings", json=screening_body(), headers=ats)).status_code == 201
@@ -26,6 +25,7 @@ async def test_metrics(client, key) -> None:
     assert 'screening_cache_hit_ratio{cache="embeddings"}' in text
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
 async def test_openapi_document(client) -> None:
     document = (await client.get("/schema/openapi.json")).json()
