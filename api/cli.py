@@ -62,6 +62,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         workers=settings.workers,
         log_level=settings.log_level,
         proxy_headers=False,
+        timeout_worker_healthcheck=120,  # workers import torch and load the model: slow to answer at first
     )
     return 0
 

@@ -33,10 +33,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
     cache_dir: str | None = None
     scoring_concurrency: Annotated[int, Meta(ge=1, le=64)] = 2
-    max_body_bytes: Annotated[int, Meta(ge=1024, le=64 * 1024 * 1024)] = 256 * 1024
+    max_body_bytes: Annotated[int, Meta(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
     max_answers: Annotated[int, Meta(ge=1, le=1000)] = 50
     max_answer_chars: Annotated[int, Meta(ge=1, le=20_000)] = 10_000
-    max_rubric_bytes: Annotated[int, Meta(ge=1024, le=16 * 1024 * 1024)] = 1024 * 1024
+    max_rubric_bytes: Annotated[int, Meta(ge=1024, le=16 * 1024 * 1024)] = 512 * 1024
     rate_limit_per_minute: Annotated[int, Meta(ge=0)] = 600
     idempotency_ttl_seconds: Positive = 24 * 3600
     log_level: Literal["debug", "info", "warning", "error"] = "info"
