@@ -40,7 +40,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def scorer(cache_dir: Path):
     """The one real scorer of the session (real model, real spaCy)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from screening.engine import build_scorer  # noqa: PLC0415 - loads torch
+    from screening.engine import build_scorer
 
     return build_scorer(cache_dir=cache_dir)
 
@@ -118,8 +118,12 @@ def minimal_rubric(scale_min: int = 1, scale_max: int = 5) -> dict[str, Any]:
     for question, dimensions in (("late-parcel", ("ownership", "empathy")), ("rude-caller", ("empathy",))):
         for dimension in dimensions:
             good, bad = texts[dimension]
-            refs.append({"question": question, "dimension": dimension, "level": scale_max, "text": f"{good} ({question})"})
-            refs.append({"question": question, "dimension": dimension, "level": scale_min, "text": f"{bad} ({question})"})
+            refs.append(
+                {"question": question, "dimension": dimension, "level": scale_max, "text": f"{good} ({question})"}
+            )
+            refs.append(
+                {"question": question, "dimension": dimension, "level": scale_min, "text": f"{bad} ({question})"}
+            )
     return {
         "id": "mini",
         "version": "1.0.0",
@@ -135,7 +139,11 @@ def minimal_rubric(scale_min: int = 1, scale_max: int = 5) -> dict[str, Any]:
                 "prompt": "A parcel is late. What do you do?",
                 "measures": [{"dimension": "ownership", "weight": 1.0}, {"dimension": "empathy", "weight": 1.0}],
             },
-            {"id": "rude-caller", "prompt": "A caller is rude to you. What do you do?", "measures": [{"dimension": "empathy"}]},
+            {
+                "id": "rude-caller",
+                "prompt": "A caller is rude to you. What do you do?",
+                "measures": [{"dimension": "empathy"}],
+            },
         ],
         "references": refs,
         "red_flags": [{"dimension": "ownership", "texts": ["That's not my department."]}],

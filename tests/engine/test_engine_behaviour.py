@@ -146,7 +146,9 @@ def add_typos(text: str, seed: int) -> str:
         if k % 10 != offset:
             continue
         word = words[i]
-        spots = [j for j in range(len(word) - 1) if word[j].isalpha() and word[j + 1].isalpha() and word[j] != word[j + 1]]
+        spots = [
+            j for j in range(len(word) - 1) if word[j].isalpha() and word[j + 1].isalpha() and word[j] != word[j + 1]
+        ]
         j = rng.choice(spots)
         words[i] = word[:j] + word[j + 1] + word[j] + word[j + 2 :]
     return " ".join(words)
@@ -231,7 +233,9 @@ def test_typos_in_one_word_in_ten_barely_move_a_level(score_answer, question: st
 
 
 @pytest.mark.parametrize("keywords", KEYWORD_LISTS)
-@pytest.mark.parametrize("question", ["broken-gift", "wrong-item-shipped", "sales-needs-figures", "invoice-query-in-accounts"])
+@pytest.mark.parametrize(
+    "question", ["broken-gift", "wrong-item-shipped", "sales-needs-figures", "invoice-query-in-accounts"]
+)
 def test_a_keyword_list_is_flagged_and_not_scored_above_the_midpoint(
     score_answer, default_rubric, question: str, keywords: str
 ) -> None:
@@ -243,7 +247,9 @@ def test_a_keyword_list_is_flagged_and_not_scored_above_the_midpoint(
     assert not high, f"{question}: {keywords!r} scored above {midpoint} on {high}"
 
 
-@pytest.mark.parametrize(("question", "dimension", "paraphrase"), PARAPHRASES, ids=[f"{q}/{d}" for q, d, _ in PARAPHRASES])
+@pytest.mark.parametrize(
+    ("question", "dimension", "paraphrase"), PARAPHRASES, ids=[f"{q}/{d}" for q, d, _ in PARAPHRASES]
+)
 def test_a_paraphrase_of_a_level_5_reference_lands_in_the_top_two_levels(
     score_answer, default_rubric, question: str, dimension: str, paraphrase: str
 ) -> None:
@@ -307,7 +313,9 @@ GUARD_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("question", "text", "code"), GUARD_CASES, ids=[f"{c}-{i}" for i, (_, _, c) in enumerate(GUARD_CASES)])
+@pytest.mark.parametrize(
+    ("question", "text", "code"), GUARD_CASES, ids=[f"{c}-{i}" for i, (_, _, c) in enumerate(GUARD_CASES)]
+)
 def test_guards_flag_unusable_answers_with_the_question_id(score_answer, question: str, text: str, code: str) -> None:
     report = score_answer(question, text)
     assert report.status == "needs_review"
@@ -315,7 +323,9 @@ def test_guards_flag_unusable_answers_with_the_question_id(score_answer, questio
     assert all(r.detail for r in report.reasons)
 
 
-@pytest.mark.parametrize("question", ["broken-gift", "missed-callback", "gift-exchange-at-till", "new-colleague-questions"])
+@pytest.mark.parametrize(
+    "question", ["broken-gift", "missed-callback", "gift-exchange-at-till", "new-colleague-questions"]
+)
 def test_an_answer_that_copies_the_scenario_is_flagged(score_answer, default_rubric, question: str) -> None:
     prompt = default_rubric.question(question).prompt
     first_sentences = re.split(r"(?<=[.!?])\s+", prompt)
@@ -332,7 +342,7 @@ def test_an_answer_that_copies_the_scenario_is_flagged(score_answer, default_rub
 @pytest.mark.parametrize("question", list(STRONG))
 def test_an_answer_about_football_is_off_topic(score_answer, question: str) -> None:
     report = score_answer(question, FOOTBALL)
-    assert report.status == "needs_review"
+    assert report.status == "needs_review", f"{question}: scored {levels(report)} with no reason"
     assert any(r.code == "off_topic" and r.question_id == question for r in report.reasons), (
         report.reasons,
         levels(report),
@@ -386,14 +396,17 @@ def test_every_scored_dimension_is_explained(score_answer, default_rubric, quest
                 assert ev.text.strip() and ev.text in text
                 assert ev.matches
                 for match in ev.matches:
-                    assert refs.get(match.text) == match.level, "a match must be a reference of this question and dimension"
+                    assert refs.get(match.text) == match.level, (
+                        "a match must be a reference of this question and dimension"
+                    )
                     assert -1.0 <= match.similarity <= 1.0
                 sims = [m.similarity for m in ev.matches]
                 assert sims == sorted(sims, reverse=True)
 
 
 @pytest.mark.parametrize(
-    "question", ["broken-gift", "other-department-mistake", "invoice-query-in-accounts", "missed-callback", "wrong-item-shipped"]
+    "question",
+    ["broken-gift", "other-department-mistake", "invoice-query-in-accounts", "missed-callback", "wrong-item-shipped"],
 )
 def test_not_my_job_fires_a_red_flag_or_a_low_ownership_level(score_answer, question: str) -> None:
     report = score_answer(question, NOT_MY_JOB)

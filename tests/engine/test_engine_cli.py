@@ -14,7 +14,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples" / "candidates.jsonl"
 DEFAULT_ID = "customer-service-attitude"
 
-GOOD_LINE = {"candidate_id": "c1", "answers": [{"question_id": "broken-gift", "text": "I'd sort out a replacement myself today."}]}
+GOOD_LINE = {
+    "candidate_id": "c1",
+    "answers": [{"question_id": "broken-gift", "text": "I'd sort out a replacement myself today."}],
+}
 
 
 def _line(**changes) -> str:
@@ -77,7 +80,9 @@ def test_table_format_prints_a_table(run_cli) -> None:
 # The four input mistakes of the issue, each run as a real process. Two write to a fresh
 # --out path, two to an --out file left by an earlier run: neither may be written.
 ERROR_CASES = [
-    pytest.param([_line(), '{"candidate_id": "c2", "answers": [', _line(candidate_id="c3")], 2, "json", False, id="bad-json"),
+    pytest.param(
+        [_line(), '{"candidate_id": "c2", "answers": [', _line(candidate_id="c3")], 2, "json", False, id="bad-json"
+    ),
     pytest.param(
         [_line(), json.dumps({"candidate_id": "c2", "answers": [{"question_id": "broken-gift"}]})],
         2,
@@ -86,7 +91,11 @@ ERROR_CASES = [
         id="missing-field",
     ),
     pytest.param(
-        [_line(), _line(candidate_id="c2"), _line(candidate_id="c3", answers=[{"question_id": "broken-gfit", "text": "I'd help."}])],
+        [
+            _line(),
+            _line(candidate_id="c2"),
+            _line(candidate_id="c3", answers=[{"question_id": "broken-gfit", "text": "I'd help."}]),
+        ],
         3,
         "question_id",
         False,
@@ -126,7 +135,9 @@ def test_a_bad_input_line_is_named_and_nothing_is_written(
 # of imports, so only the cases the issue names run as separate processes).
 MORE_CASES = [
     pytest.param([json.dumps({"candidate_id": "c1"})], 1, "answers", id="missing-answers"),
-    pytest.param([_line(), json.dumps({**GOOD_LINE, "candidate_id": "c2", "score": 5})], 2, "score", id="unknown-field"),
+    pytest.param(
+        [_line(), json.dumps({**GOOD_LINE, "candidate_id": "c2", "score": 5})], 2, "score", id="unknown-field"
+    ),
     pytest.param([_line(), "", "[1, 2]"], 3, "line 3", id="not-an-object-after-a-blank-line"),
     pytest.param([_line(), _line(candidate_id="c2", answers=[])], 2, "answers", id="no-answers"),
     pytest.param(
@@ -140,7 +151,7 @@ MORE_CASES = [
 
 @pytest.mark.parametrize(("lines", "line_number", "field"), MORE_CASES)
 def test_more_bad_lines_are_named(tmp_path: Path, capsys, lines, line_number: int, field: str) -> None:
-    from screening.cli import main  # noqa: PLC0415
+    from screening.cli import main
 
     source = tmp_path / "in.jsonl"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -153,7 +164,7 @@ def test_more_bad_lines_are_named(tmp_path: Path, capsys, lines, line_number: in
 
 
 def test_a_missing_input_file_is_a_clear_error(tmp_path: Path, capsys) -> None:
-    from screening.cli import main  # noqa: PLC0415
+    from screening.cli import main
 
     code = main(["score", str(tmp_path / "nope.jsonl"), "--rubric", DEFAULT_ID])
     err = capsys.readouterr().err
@@ -187,7 +198,7 @@ def test_an_unknown_rubric_id_lists_the_available_ones(run_cli) -> None:
 
 
 def test_score_with_an_unknown_rubric_id_lists_the_available_ones(tmp_path: Path, capsys) -> None:
-    from screening.cli import main  # noqa: PLC0415
+    from screening.cli import main
 
     code = main(["score", str(EXAMPLES), "--rubric", "no-such-rubric", "--out", str(tmp_path / "out.jsonl")])
     err = capsys.readouterr().err
@@ -198,7 +209,7 @@ def test_score_with_an_unknown_rubric_id_lists_the_available_ones(tmp_path: Path
 
 
 def test_rubric_list_names_the_built_in_rubrics(capsys) -> None:
-    from screening.cli import main  # noqa: PLC0415
+    from screening.cli import main
 
     assert main(["rubric", "list"]) == 0
     out = capsys.readouterr().out
@@ -212,7 +223,9 @@ def test_validate_accepts_the_default_rubric(run_cli) -> None:
     assert "ok" in result.stdout
 
 
-def test_validate_prints_every_problem_with_its_location(run_cli, tmp_path: Path, make_rubric_dict, render_toml) -> None:
+def test_validate_prints_every_problem_with_its_location(
+    run_cli, tmp_path: Path, make_rubric_dict, render_toml
+) -> None:
     data = make_rubric_dict()
     data["references"].append({"question": "late-parcel", "dimension": "ownership", "level": 8, "text": "Off scale."})
     data["references"].append({"question": "lost-parcel", "dimension": "ownership", "level": 3, "text": "Unknown."})
@@ -240,7 +253,7 @@ def test_validate_prints_every_problem_with_its_location(run_cli, tmp_path: Path
 
 
 def test_score_refuses_an_invalid_rubric_file(tmp_path: Path, capsys, make_rubric_dict, render_toml) -> None:
-    from screening.cli import main  # noqa: PLC0415
+    from screening.cli import main
 
     data = make_rubric_dict()
     data["dimensions"][0]["weight"] = -1

@@ -88,9 +88,12 @@ SINGLE_MISTAKES: list[tuple[str, Mutation, tuple[str, ...], tuple[str, ...]]] = 
     ),
     (
         "duplicate-dimension-id",
-        lambda d: _add_dimension(d, "empathy") or d["questions"][1]["measures"].append({"dimension": "ownership"})
-        or _append_reference(d, question="rude-caller", level=5)
-        or _append_reference(d, question="rude-caller", level=1, text="Other."),
+        lambda d: (
+            _add_dimension(d, "empathy")
+            or d["questions"][1]["measures"].append({"dimension": "ownership"})
+            or _append_reference(d, question="rude-caller", level=5)
+            or _append_reference(d, question="rude-caller", level=1, text="Other.")
+        ),
         ("dimensions",),
         ("duplicate", "empathy"),
     ),
@@ -108,13 +111,21 @@ SINGLE_MISTAKES: list[tuple[str, Mutation, tuple[str, ...], tuple[str, ...]]] = 
     ),
     (
         "no-level-1-reference",
-        lambda d: d.update(references=[r for r in d["references"] if not (r["question"] == "late-parcel" and r["dimension"] == "empathy" and r["level"] == 1)]),
+        lambda d: d.update(
+            references=[
+                r
+                for r in d["references"]
+                if not (r["question"] == "late-parcel" and r["dimension"] == "empathy" and r["level"] == 1)
+            ]
+        ),
         ("questions[0]", "late-parcel", "measures[1]"),
         ("level 1", "empathy"),
     ),
     (
         "no-level-5-reference",
-        lambda d: d.update(references=[r for r in d["references"] if not (r["question"] == "rude-caller" and r["level"] == 5)]),
+        lambda d: d.update(
+            references=[r for r in d["references"] if not (r["question"] == "rude-caller" and r["level"] == 5)]
+        ),
         ("questions[1]", "rude-caller", "measures[0]"),
         ("level 5", "empathy"),
     ),
@@ -187,9 +198,7 @@ SINGLE_MISTAKES: list[tuple[str, Mutation, tuple[str, ...], tuple[str, ...]]] = 
 ]
 
 
-@pytest.mark.parametrize(
-    ("mutate", "where", "what"), [pytest.param(m, w, x, id=i) for i, m, w, x in SINGLE_MISTAKES]
-)
+@pytest.mark.parametrize(("mutate", "where", "what"), [pytest.param(m, w, x, id=i) for i, m, w, x in SINGLE_MISTAKES])
 def test_each_mistake_gives_one_located_error(make_rubric_dict, render_toml, mutate, where, what) -> None:
     data = make_rubric_dict()
     mutate(data)
@@ -283,7 +292,12 @@ def test_fingerprint_is_stable_for_the_same_content(make_rubric_dict, render_tom
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", first)
     assert rubric_fingerprint(parse_rubric(text)) == first
     # Same content, different layout: comments, blank lines, the order of top-level keys.
-    reordered = "# a comment\n\n" + "\n".join(reversed(text.split("\n[", 1)[0].splitlines())) + "\n\n[" + text.split("\n[", 1)[1]
+    reordered = (
+        "# a comment\n\n"
+        + "\n".join(reversed(text.split("\n[", 1)[0].splitlines()))
+        + "\n\n["
+        + text.split("\n[", 1)[1]
+    )
     assert parse_rubric(reordered) == parse_rubric(text)
     assert rubric_fingerprint(parse_rubric(reordered)) == first
 
@@ -313,7 +327,10 @@ def test_default_rubric_fingerprint_survives_msgspec_round_trip() -> None:
     assert rubric_fingerprint(copy) == rubric_fingerprint(rubric)
     changed = msgspec.structs.replace(
         rubric,
-        references=(msgspec.structs.replace(rubric.references[0], text=rubric.references[0].text + "!"), *rubric.references[1:]),
+        references=(
+            msgspec.structs.replace(rubric.references[0], text=rubric.references[0].text + "!"),
+            *rubric.references[1:],
+        ),
     )
     assert rubric_fingerprint(changed) != rubric_fingerprint(rubric)
 
@@ -354,7 +371,9 @@ def test_a_scale_with_min_not_below_max_is_an_error(make_rubric_dict, render_tom
 # ---------------------------------------------------------------- library
 
 
-def test_library_finds_rubrics_by_id_and_names_the_available_ones(tmp_path: Path, make_rubric_dict, render_toml) -> None:
+def test_library_finds_rubrics_by_id_and_names_the_available_ones(
+    tmp_path: Path, make_rubric_dict, render_toml
+) -> None:
     v1 = make_rubric_dict()
     v2 = make_rubric_dict()
     v2["version"] = "1.10.0"

@@ -30,7 +30,9 @@ def test_same_input_gives_byte_identical_reports(scorer, default_rubric, example
     second = [msgspec.json.encode(r) for r in scorer.score_many(default_rubric, example_candidates)]
     assert first == second
     one = example_candidates[0]
-    assert msgspec.json.encode(scorer.score(default_rubric, one)) == msgspec.json.encode(scorer.score(default_rubric, one))
+    assert msgspec.json.encode(scorer.score(default_rubric, one)) == msgspec.json.encode(
+        scorer.score(default_rubric, one)
+    )
 
 
 def test_reports_name_what_made_them(scorer, default_rubric, example_candidates) -> None:
@@ -113,7 +115,7 @@ def test_candidate_input_rejects_unknown_fields() -> None:
 # ---------------------------------------------------------------- other scales
 
 
-def _rescaled(default_rubric: Rubric, low: int, high: int) -> Rubric:
+def _rescaled(default_rubric: Rubric, low: int, high: int, render_toml) -> Rubric:
     """Two questions of the default rubric with their references' levels mapped onto low..high."""
     keep = ("broken-gift", "missed-callback")
     questions = [q for q in default_rubric.questions if q.id in keep]
@@ -137,24 +139,7 @@ def _rescaled(default_rubric: Rubric, low: int, high: int) -> Rubric:
         "questions": [msgspec.to_builtins(q) for q in questions],
         "references": refs,
     }
-    return parse_rubric(_toml(data), source=f"rescaled {low}..{high}")
-
-
-def _toml(data: dict) -> str:
-    import json  # noqa: PLC0415 - JSON strings and arrays are valid TOML values here
-
-    lines = [f"{k} = {json.dumps(v)}" for k, v in data.items() if not isinstance(v, (dict, list))]
-    lines += ["[scale]"] + [f"{k} = {json.dumps(v)}" for k, v in data["scale"].items()]
-    for name in ("dimensions", "questions", "references"):
-        for item in data[name]:
-            lines.append(f"[[{name}]]")
-            for k, v in item.items():
-                if k == "measures":
-                    v = "[" + ", ".join("{ " + ", ".join(f"{a} = {json.dumps(b)}" for a, b in m.items()) + " }" for m in v) + "]"
-                    lines.append(f"{k} = {v}")
-                else:
-                    lines.append(f"{k} = {json.dumps(v)}")
-    return "\n".join(lines) + "\n"
+    return parse_rubric(render_toml(data), source=f"rescaled {low}..{high}")
 
 
 STRONG_GIFT = (
@@ -169,8 +154,8 @@ WEAK_GIFT = (
 
 
 @pytest.mark.parametrize(("low", "high"), [(0, 2), (0, 10)])
-def test_scoring_on_another_scale(scorer, default_rubric, low: int, high: int) -> None:
-    rubric = _rescaled(default_rubric, low, high)
+def test_scoring_on_another_scale(scorer, default_rubric, render_toml, low: int, high: int) -> None:
+    rubric = _rescaled(default_rubric, low, high, render_toml)
     strong, weak = scorer.score_many(
         rubric,
         [
