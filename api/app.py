@@ -30,6 +30,7 @@ from api.errors import exception_handlers
 from api.metrics import Metrics, instrument_scorer
 from api.services import Services
 from api.settings import Settings
+from screening.engine import build_scorer
 from screening.paths import builtin_rubrics_dir
 from screening.rubric import RubricLibrary
 from screening.scorer import Scorer
@@ -44,8 +45,6 @@ def default_scorer_factory(settings: Settings) -> ScorerFactory:
     """Return a function that builds the real scorer (model loaded offline) from settings."""
 
     def build() -> Scorer:
-        from screening.engine import build_scorer  # noqa: PLC0415 - loads torch
-
         cache_dir = Path(settings.cache_dir) if settings.cache_dir else None
         return build_scorer(settings.model, cache_dir=cache_dir)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -9,6 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from litestar import Request
+from litestar.stores.base import Store
+from litestar.stores.redis import RedisStore
 from sqlalchemy import select
 
 from api.db.models import ApiKey
@@ -60,17 +63,27 @@ def _token_from(request: Request[Any, Any, Any]) -> str | None:
 _UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="screening"'}
 
 
+async def _count_hit(store: Store, key: str, lock: asyncio.Lock) -> int:
+    """Add one to a per-window counter and return it (atomic in Redis, and within one process)."""
+    if isinstance(store, RedisStore):
+        redis = store._redis  # INCR is atomic; the Store API has no counter
+        name = store._make_key(key)  # the store's own namespacing
+        count = int(await redis.incr(name))
+        if count == 1:
+            await redis.expire(name, 61)
+        return count
+    async with lock:
+        count = int(await store.get(key) or b"0") + 1
+        await store.set(key, str(count).encode(), expires_in=61)
+    return count
+
+
 async def _rate_limit(services: Services, principal: Principal) -> None:
     limit = services.settings.rate_limit_per_minute
     if limit <= 0:
         return
     now = time.time()
-    window = int(now // 60)
-    key = f"rate:{principal.key_id}:{window}"
-    store = services.rate_store
-    raw = await store.get(key)
-    count = int(raw or b"0") + 1
-    await store.set(key, str(count).encode(), expires_in=61)
+    count = await _count_hit(services.rate_store, f"rate:{principal.key_id}:{int(now // 60)}", services.rate_lock)
     if count > limit:
         retry = max(1, int(60 - now % 60) + 1)
         raise ApiError(

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from typing import Any
+
+import uvicorn
 
 from api.auth import ROLES
 from api.db import repo
@@ -41,8 +44,6 @@ def _require_migrated(settings: Settings) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn  # noqa: PLC0415 - only this command needs it
-
     overrides: dict[str, Any] = {k: v for k in ("host", "port", "workers") if (v := getattr(args, k)) is not None}
     try:
         settings = Settings.from_env(**overrides)
@@ -51,8 +52,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 2
     _require_migrated(settings)
     env = {f"SCREENING_{k.upper()}": str(v) for k, v in overrides.items()}
-    import os  # noqa: PLC0415
-
     os.environ.update(env)  # worker processes read the same settings
     uvicorn.run(
         "api.asgi:app_from_env",

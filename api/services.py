@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ class Services:
     scorer: Scorer | None = None
     load_error: str | None = None
     limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(2))
+    rate_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def ready_scorer(self) -> Scorer:
         """Return the scorer, or raise 503 while the model is still loading."""

@@ -28,6 +28,7 @@ from api.auth import hash_token, new_token
 from api.db.engine import create_engine, migrate, session_factory
 from api.db.models import ApiKey, utcnow
 from api.settings import Settings
+from screening.engine import build_scorer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = [json.loads(line) for line in (REPO_ROOT / "examples" / "candidates.jsonl").read_text().splitlines() if line]
@@ -87,8 +88,6 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def scorer(cache_dir: Path):
     """The one real scorer of the session (real model, real spaCy)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from screening.engine import build_scorer  # noqa: PLC0415 - loads torch
-
     return build_scorer(cache_dir=cache_dir)
 
 

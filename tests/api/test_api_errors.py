@@ -97,3 +97,7 @@ async def test_rate_limit_per_key(settings, scorer) -> None:
         response = await client.get("/v1/screenings", headers=first)
         assert 1 <= int(response.headers["retry-after"]) <= 61
         assert (await client.get("/v1/screenings", headers=second)).status_code == 200
+    async with AsyncTestClient(app=create_app(limited, scorer=scorer)) as other_instance:
+        shared = await other_instance.get("/v1/screenings", headers=first)
+    # with Redis the limit holds across instances; embedded, each process counts for itself
+    assert shared.status_code == (200 if limited.embedded else 429)
