@@ -8,14 +8,15 @@ from datetime import datetime
 from typing import Literal
 
 import msgspec
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal
 from api.db import repo
-from api.db.models import IdempotencyKey, ModelResult, Review, Screening, utcnow
+from api.db.models import IdempotencyKey, ModelResult, Review, RubricUpload, Screening, utcnow
 from api.errors import ApiError, FieldError
-from api.rubrics import resolve
+from api.rubrics import RubricEntry, resolve
 from api.schemas import (
     Decision,
     DimensionDecision,
@@ -218,6 +219,26 @@ async def _replay(services: Services, principal: Principal, key: str, digest: st
         return await render(session, screening), 201
 
 
+async def _check_rubric_unchanged(session: AsyncSession, principal: Principal, entry: RubricEntry) -> None:
+    """Refuse to store a score made with an uploaded version that was corrected while scoring."""
+    if entry.source != "organisation":
+        return
+    query = select(RubricUpload.fingerprint).where(
+        RubricUpload.org_id == principal.org_id,
+        RubricUpload.rubric_id == entry.rubric.id,
+        RubricUpload.version == entry.rubric.version,
+    )
+    current = (await session.execute(query.with_for_update())).scalar_one_or_none()
+    if current != entry.fingerprint:
+        raise ApiError(
+            409,
+            "rubric-changed",
+            "Rubric changed while scoring",
+            f"Version {entry.rubric.version!r} of {entry.rubric.id!r} was changed while this request was scored; "
+            "retry the request.",
+        )
+
+
 async def create(services: Services, principal: Principal, data: ScreeningIn, key: str | None) -> tuple[bytes, int]:
     """Score and store a screening in one transaction; replay or 409 for a reused idempotency key."""
     _check_limits(services, data)
@@ -256,6 +277,7 @@ async def create(services: Services, principal: Principal, data: ScreeningIn, ke
     )
     try:
         async with services.sessions() as session, session.begin():
+            await _check_rubric_unchanged(session, principal, entry)
             session.add(screening)
             await session.flush()
             session.add(_result_row(screening.id, 1, report, blob))
@@ -343,8 +365,14 @@ async def export(services: Services, principal: Principal, screening_id: str) ->
         )
         record = await render(session, screening)
         audit = [audit_entry(e) for e in await repo.audit_for(session, principal.org_id, screening.id)]
+        results = [
+            {"seq": r.seq, "created_at": r.created_at, "report": msgspec.Raw(r.report) if r.report else None}
+            for r in await repo.history_for(session, screening.id)
+        ]
     answers = msgspec.Raw(screening.answers) if screening.answers else None
-    return msgspec.json.encode({"screening": msgspec.Raw(record), "answers": answers, "audit": audit})
+    return msgspec.json.encode(
+        {"screening": msgspec.Raw(record), "answers": answers, "model_results": results, "audit": audit}
+    )
 
 
 def audit_entry(event: object) -> dict[str, object]:
@@ -439,6 +467,7 @@ async def rescore(services: Services, principal: Principal, screening_id: str) -
     async with services.sessions() as session, session.begin():
         screening = await repo.get_screening(session, principal.org_id, screening_id, for_update=True)
         _gone(screening)
+        await _check_rubric_unchanged(session, principal, entry)
         previous = screening.result_seq
         seq = previous + 1
         session.add(_result_row(screening.id, seq, report, blob))

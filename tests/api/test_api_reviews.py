@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import assert_problem, screening_body
+from conftest import assert_problem, raw_report, screening_body
 from sqlalchemy import select
 
 from api.db.models import AuditEvent, ModelResult, Review, Screening
@@ -19,8 +19,10 @@ async def _create(client, key, example: int = 0) -> dict:
     return response.json()
 
 
-async def test_reviews_survive_rescoring(client, key) -> None:
-    record = await _create(client, key)
+async def test_reviews_survive_rescoring(client, key, db) -> None:
+    ats = await key("integration")
+    created = await client.post("/v1/screenings", json=screening_body(0), headers=ats)
+    record = created.json()
     recruiter = await key("recruiter")
     url = f"/v1/screenings/{record['id']}"
     dimension = next(d for d in record["decision"]["dimensions"] if d["model_level"] is not None)
@@ -60,6 +62,11 @@ async def test_reviews_survive_rescoring(client, key) -> None:
     audit = (await client.get(f"{url}/audit", headers=recruiter)).json()["entries"]
     assert [e["action"] for e in audit] == ["created", "reviewed", "reviewed", "rescored"]
     assert audit[3]["details"]["from_result"] == 1 and audit[3]["details"]["to_result"] == 2
+    async with db() as session:
+        kept = (await session.execute(select(ModelResult).where(ModelResult.screening_id == record["id"]))).scalars()
+        assert {r.seq: r.report for r in kept}[1] == raw_report(created.content), (
+            "the old model result is kept as it was"
+        )
 
 
 async def test_review_errors(client, key) -> None:
@@ -94,6 +101,8 @@ async def test_audit_records_views_and_exports(client, key) -> None:
     exported = await client.get(f"/v1/screenings/{record['id']}/export", headers=admin)
     assert exported.status_code == 200
     assert exported.json()["answers"]["candidate_id"] == record["candidate_id"]
+    assert [r["seq"] for r in exported.json()["model_results"]] == [1]
+    assert exported.json()["model_results"][0]["report"]["overall"] == exported.json()["screening"]["report"]["overall"]
     entries = (await client.get(f"/v1/screenings/{record['id']}/audit", headers=admin)).json()["entries"]
     assert [e["action"] for e in entries] == ["created", "viewed", "exported"]
     assert {e["actor_role"] for e in entries} == {"integration", "hr_admin"}
