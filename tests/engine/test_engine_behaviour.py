@@ -232,7 +232,9 @@ def test_typos_in_one_word_in_ten_barely_move_a_level(score_answer, question: st
 # ---------------------------------------------------------------- keyword lists, paraphrases, copies
 
 
-@pytest.mark.parametrize("keywords", KEYWORD_LISTS)
+@pytest.mark.parametrize(
+    "keywords", KEYWORD_LISTS, ids=["ownership-empathy", "responsibility-care", "satisfaction-follow-up"]
+)
 @pytest.mark.parametrize(
     "question", ["broken-gift", "wrong-item-shipped", "sales-needs-figures", "invoice-query-in-accounts"]
 )

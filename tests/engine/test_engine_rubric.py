@@ -88,12 +88,7 @@ SINGLE_MISTAKES: list[tuple[str, Mutation, tuple[str, ...], tuple[str, ...]]] = 
     ),
     (
         "duplicate-dimension-id",
-        lambda d: (
-            _add_dimension(d, "empathy")
-            or d["questions"][1]["measures"].append({"dimension": "ownership"})
-            or _append_reference(d, question="rude-caller", level=5)
-            or _append_reference(d, question="rude-caller", level=1, text="Other.")
-        ),
+        lambda d: _add_dimension(d, "empathy"),
         ("dimensions",),
         ("duplicate", "empathy"),
     ),

@@ -8,6 +8,7 @@ stratified across questions is used (7 per question, 98 in all).
 from __future__ import annotations
 
 import random
+import resource
 from collections import defaultdict
 
 import msgspec
@@ -55,6 +56,8 @@ def test_leave_one_out_references_land_within_one_level(scorer, default_rubric) 
         else:
             misses.append(label)
     rate = within / len(sample)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak memory of the test process after {len(sample)} rubric variants: {peak_mib:.0f} MiB")
     print(f"\nself-consistency: {within}/{len(sample)} = {rate:.1%} within one level (required {REQUIRED_RATE:.0%})")
     for own in sorted(errors):
         diffs = errors[own]
