@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from litestar import Litestar
@@ -128,6 +129,30 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient]:
     """A test client with the app's lifespan running."""
     async with AsyncTestClient(app=app) as test_client:
         yield test_client
+
+
+@pytest_asyncio.fixture
+async def loop_client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """A client running the app on the test's own event loop, so requests really run concurrently.
+
+    (``AsyncTestClient`` runs the app in a portal thread and waits for each request in turn.)
+    """
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run_lifespan() -> None:  # enter and exit the lifespan in one task
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    lifespan = asyncio.create_task(run_lifespan())
+    await asyncio.wait([asyncio.create_task(started.wait()), lifespan], return_when=asyncio.FIRST_COMPLETED)
+    if lifespan.done():
+        lifespan.result()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as test_client:
+        yield test_client
+    stop.set()
+    await lifespan
 
 
 async def add_key(settings: Settings, org: str, role: str) -> tuple[str, dict[str, str]]:

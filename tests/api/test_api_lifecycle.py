@@ -105,3 +105,18 @@ async def test_a_failure_mid_request_leaves_nothing_half_written(client, key, db
             assert (await session.execute(select(func.count()).select_from(table))).scalar() == 0
     retried = await client.post("/v1/screenings", json=screening_body(), headers={**ats, "Idempotency-Key": "k"})
     assert retried.status_code == 201, "the key was not consumed by the failed request"
+
+
+async def test_scoring_runs_off_the_event_loop(loop_client, key, app) -> None:
+    client = loop_client
+    ats = await key("integration")
+    assert app.state.services.limiter.total_tokens == app.state.services.settings.scoring_concurrency
+    scoring = asyncio.create_task(client.post("/v1/screenings", json=screening_body(0, answers=14), headers=ats))
+    await asyncio.sleep(0.3)
+    started = asyncio.get_running_loop().time()
+    health = await client.get("/healthz")
+    elapsed = asyncio.get_running_loop().time() - started
+    assert health.status_code == 200
+    assert not scoring.done(), "scoring should still be running"
+    assert elapsed < 0.5, f"/healthz waited {elapsed:.2f}s behind scoring"
+    assert (await scoring).status_code == 201
