@@ -78,7 +78,7 @@ def fit_level_model(
     intercept = y_mean - float(x_mean @ coef)
     if max_stretch > 1.0:
         fitted = intercept + x @ coef
-        leverage = w / w.sum() + w * np.einsum("ij,jk,ik->i", xc, inverse, xc)
+        leverage = w / w.sum() + w * ((xc @ inverse) * xc).sum(axis=1)
         held_out = y - (y - fitted) / np.clip(1.0 - leverage, 1e-6, None)
         slope, offset = _weighted_line(held_out, y, w)
         slope = float(np.clip(slope, 1.0, max_stretch))

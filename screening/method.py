@@ -33,7 +33,9 @@ class MethodConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     relevant_share: float = 0.3
     # Guards.
     min_words: int = 5
-    off_topic_similarity: float = 0.25
+    # Off-topic: no sentence reaches this share of the question's typical similarity (the
+    # median similarity of each of its references to its nearest other reference).
+    off_topic_share: float = 0.5
     copied_reference_similarity: float = 0.96
     copied_text_overlap: float = 0.8
     scenario_overlap: float = 0.6
@@ -43,8 +45,6 @@ class MethodConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     red_flag_similarity: float = 0.55
     red_flag_penalty: float = 0.15  # share of the scale's span taken off per firing sentence
     max_red_flag_hits: int = 2
-    # Confidence: relevance at which evidence counts as fully relevant.
-    full_relevance_similarity: float = 0.65
     # Explanation size.
     evidence_per_dimension: int = 3
     matches_per_evidence: int = 3

@@ -39,11 +39,17 @@ class PreparedQuestion(msgspec.Struct, frozen=True, kw_only=True):
     measures: tuple[PreparedMeasure, ...]
     reference_lemmas: tuple[tuple[str, ...], ...]
     all_references: AnchorSet
+    typical_similarity: float
+
+    def off_topic_floor(self, method: MethodConfig) -> float:
+        """Relevance below which an answer or sentence does not engage with this question."""
+        return method.off_topic_share * self.typical_similarity
 
 
 class PreparedRubric:
     """A rubric ready for scoring: texts analysed and encoded once; each question's level
-    models fitted the first time that question is scored (or all at once by :meth:`warm`)."""
+    models fitted the first time that question is scored (or all at once by :meth:`warm`).
+    """
 
     def __init__(
         self,
@@ -94,17 +100,23 @@ class PreparedRubric:
                 )
             )
         question_refs = [r for r in rubric.references if r.question == question.id]
+        all_references = self._anchors([r.text for r in question_refs], [r.level for r in question_refs])
         return PreparedQuestion(
             question_id=question.id,
             prompt_lemmas=self._prompts[question.id].lemmas,
             measures=tuple(measures),
             reference_lemmas=tuple(self._analyses[r.text].lemmas for r in question_refs),
-            all_references=self._anchors([r.text for r in question_refs], [r.level for r in question_refs]),
+            all_references=all_references,
+            typical_similarity=_typical_similarity(all_references.embeddings),
         )
 
 
 def _anchor_set(
-    texts: Sequence[str], levels: Sequence[int], vectors: dict[str, np.ndarray], analyses: dict[str, TextAnalysis], dim: int
+    texts: Sequence[str],
+    levels: Sequence[int],
+    vectors: dict[str, np.ndarray],
+    analyses: dict[str, TextAnalysis],
+    dim: int,
 ) -> AnchorSet:
     embeddings = np.stack([vectors[t] for t in texts]) if texts else np.zeros((0, dim), dtype=np.float32)
     return AnchorSet(
@@ -115,11 +127,22 @@ def _anchor_set(
     )
 
 
+def _typical_similarity(embeddings: np.ndarray) -> float:
+    """Median similarity of each reference to its nearest other reference of the question."""
+    if len(embeddings) < 2:
+        return 1.0
+    similarities = embeddings @ embeddings.T
+    np.fill_diagonal(similarities, -1.0)
+    return float(np.median(similarities.max(axis=1)))
+
+
 def _polarity(analysis: TextAnalysis) -> int:
     return sum(s.polarity for s in analysis.sentences) % 2
 
 
-def _level_model(rubric: Rubric, question_id: str, dimension_id: str, vectors: dict[str, np.ndarray], method: MethodConfig) -> LevelModel:
+def _level_model(
+    rubric: Rubric, question_id: str, dimension_id: str, vectors: dict[str, np.ndarray], method: MethodConfig
+) -> LevelModel:
     """Ridge regression over all references, weighted towards this question and dimension."""
     refs = rubric.references
     weights = np.asarray(

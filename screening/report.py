@@ -17,6 +17,7 @@ __all__ = [
     "AnswerReport",
     "CandidateAnswers",
     "CandidateReport",
+    "Correction",
     "DimensionScore",
     "Evidence",
     "NegationHit",
@@ -127,6 +128,13 @@ class AnswerDimension(_Out):
     red_flag_penalty: float = 0.0
 
 
+class Correction(_Out):
+    """A typo corrected before scoring (spelling is not the attitude being measured)."""
+
+    written: str
+    corrected: str
+
+
 class AnswerReport(_Out):
     """One answer: status, quality signals and each dimension it was scored on."""
 
@@ -138,6 +146,7 @@ class AnswerReport(_Out):
     dimensions: tuple[AnswerDimension, ...]
     deflection_cues: tuple[str, ...] = ()
     agency_cues: tuple[str, ...] = ()
+    spelling_corrections: tuple[Correction, ...] = ()
 
 
 class DimensionScore(_Out):

@@ -240,27 +240,14 @@ def _semantic_problems(rubric: Rubric) -> Iterator[Problem]:
         yield Problem(location="questions", message=f"duplicate question id {dup!r}")
     if not rubric.questions:
         yield Problem(location="questions", message="a rubric needs at least one question")
-    measured: set[str] = set()
+    measured = {m.dimension for q in rubric.questions for m in q.measures}
     for qi, question in enumerate(rubric.questions):
-        where = f"questions[{qi}] ({question.id})"
-        if not question.measures:
-            yield Problem(location=f"{where}.measures", message="a question must measure at least one dimension")
-        for dup in _duplicates(m.dimension for m in question.measures):
-            yield Problem(location=f"{where}.measures", message=f"dimension {dup!r} is measured twice")
-        for mi, measure in enumerate(question.measures):
-            measured.add(measure.dimension)
-            if measure.dimension not in dimension_ids:
-                yield Problem(
-                    location=f"{where}.measures[{mi}].dimension",
-                    message=f"undeclared dimension {measure.dimension!r}; declared: {', '.join(sorted(dimension_ids))}",
-                )
-            elif not math.isfinite(measure.weight):
-                yield Problem(location=f"{where}.measures[{mi}].weight", message="weight must be a finite number")
-            else:
-                yield from _scale_end_problems(rubric, question.id, measure.dimension, f"{where}.measures[{mi}]")
+        yield from _question_problems(rubric, qi, question, dimension_ids)
     for di, dimension in enumerate(rubric.dimensions):
         if not math.isfinite(dimension.weight):
-            yield Problem(location=f"dimensions[{di}] ({dimension.id}).weight", message="weight must be a finite number")
+            yield Problem(
+                location=f"dimensions[{di}] ({dimension.id}).weight", message="weight must be a finite number"
+            )
         if dimension.id not in measured:
             yield Problem(
                 location=f"dimensions[{di}] ({dimension.id})",
@@ -268,6 +255,25 @@ def _semantic_problems(rubric: Rubric) -> Iterator[Problem]:
             )
     yield from _reference_problems(rubric, question_ids)
     yield from _red_flag_problems(rubric, dimension_ids, question_ids)
+
+
+def _question_problems(rubric: Rubric, qi: int, question: Question, dimension_ids: set[str]) -> Iterator[Problem]:
+    """A question's measures: present, not repeated, declared, finite, both scale ends covered."""
+    where = f"questions[{qi}] ({question.id})"
+    if not question.measures:
+        yield Problem(location=f"{where}.measures", message="a question must measure at least one dimension")
+    for dup in _duplicates(m.dimension for m in question.measures):
+        yield Problem(location=f"{where}.measures", message=f"dimension {dup!r} is measured twice")
+    for mi, measure in enumerate(question.measures):
+        if measure.dimension not in dimension_ids:
+            yield Problem(
+                location=f"{where}.measures[{mi}].dimension",
+                message=f"undeclared dimension {measure.dimension!r}; declared: {', '.join(sorted(dimension_ids))}",
+            )
+        elif not math.isfinite(measure.weight):
+            yield Problem(location=f"{where}.measures[{mi}].weight", message="weight must be a finite number")
+        else:
+            yield from _scale_end_problems(rubric, question.id, measure.dimension, f"{where}.measures[{mi}]")
 
 
 def _scale_problems(scale: Scale) -> Iterator[Problem]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+import msgspec
 import numpy as np
 
 from screening.aggregate import dimension_scores, overall_score
 from screening.encoder import Encoder
 from screening.errors import InvalidInput, Problem
-from screening.guards import UNSCORABLE, similarity_guards, text_guards
+from screening.guards import NO_BEHAVIOUR, UNSCORABLE, similarity_guards, text_guards
 from screening.method import DEFAULT_METHOD, MethodConfig
 from screening.prepared import PreparedQuestion, PreparedRubric, prepare_rubric
 from screening.report import (
@@ -23,6 +24,7 @@ from screening.report import (
     AnswerReport,
     CandidateAnswers,
     CandidateReport,
+    Correction,
     Provenance,
     Reason,
     ScaleInfo,
@@ -87,8 +89,14 @@ class Scorer:
         """The rubric analysed and encoded, kept in memory by fingerprint."""
         key = rubric_fingerprint(rubric)
         if key not in self._prepared:
-            self._prepared[key] = prepare_rubric(rubric, self.reference_encoder, self._analyze_rubric_texts, self.method)
+            self._prepared[key] = prepare_rubric(
+                rubric, self.reference_encoder, self._analyze_rubric_texts, self.method
+            )
         return self._prepared[key]
+
+    def forget(self, rubric: Rubric) -> None:
+        """Drop a prepared rubric from memory (a one-off variant, or a retired version)."""
+        self._prepared.pop(rubric_fingerprint(rubric), None)
 
     def _analyze_rubric_texts(self, texts: list[str]) -> list[TextAnalysis]:
         """Text analyses of rubric texts, remembered across rubric versions that share them."""
@@ -161,12 +169,16 @@ class Scorer:
         return vectors
 
     def _plan_answer(
-        self, prepared: PreparedRubric, question: PreparedQuestion, analysis: TextAnalysis, vectors: dict[str, np.ndarray]
+        self,
+        prepared: PreparedRubric,
+        question: PreparedQuestion,
+        analysis: TextAnalysis,
+        vectors: dict[str, np.ndarray],
     ) -> tuple[list[Unit], list[DimensionPlan]] | None:
         if not analysis.sentences:
             return None
         units = _units(analysis, vectors)
-        kept = relevant_sentences(units, question.all_references, self.method)
+        kept = relevant_sentences(units, question, self.method)
         plans = [plan_dimension(units, kept, m, prepared.rubric, self.method) for m in question.measures]
         return units, plans
 
@@ -186,13 +198,14 @@ class Scorer:
             for measure, dimension_plan in zip(question.measures, plans, strict=True):
                 core = vectors.get(dimension_plan.core_text) if dimension_plan.core_text else None
                 scored, best = score_dimension(
-                    units, dimension_plan, core, measure, prepared.rubric, self.method, counted=not reasons
+                    units, dimension_plan, core, question, measure, prepared.rubric, self.method, counted=not reasons
                 )
                 dimensions.append(scored)
                 relevance = max(relevance, best)
             reasons += similarity_guards(analysis, vectors[analysis.text.strip()], relevance, question, self.method)
             if reasons:
-                dimensions = [_uncounted(d) for d in dimensions]
+                no_behaviour = any(r.code in NO_BEHAVIOUR for r in reasons)
+                dimensions = [_uncounted(d, prepared.rubric if no_behaviour else None) for d in dimensions]
         else:
             dimensions = [_unscored(m.dimension_id) for m in question.measures]
         return AnswerReport(
@@ -204,6 +217,7 @@ class Scorer:
             dimensions=tuple(dimensions),
             deflection_cues=tuple(c for s in analysis.sentences for c in s.deflection_cues),
             agency_cues=tuple(c for s in analysis.sentences for c in s.agency_cues),
+            spelling_corrections=tuple(Correction(written=w, corrected=c) for w, c in analysis.corrections),
         )
 
     def _candidate_report(
@@ -259,14 +273,30 @@ def _units(analysis: TextAnalysis, vectors: dict[str, np.ndarray]) -> list[Unit]
     ]
 
 
-def _uncounted(dimension: AnswerDimension) -> AnswerDimension:
-    """The provisional level stays visible, with zero confidence; it is not aggregated."""
-    import msgspec  # noqa: PLC0415
+def _uncounted(dimension: AnswerDimension, lowest_of: Rubric | None = None) -> AnswerDimension:
+    """The provisional level stays visible, with zero confidence; it is not aggregated.
 
-    return msgspec.structs.replace(dimension, confidence=0.0)
+    With ``lowest_of``, the answer describes no behaviour (a list of words): its level is the
+    scale's minimum, since every level above it is defined by what a candidate would do.
+    """
+    if lowest_of is None:
+        return msgspec.structs.replace(dimension, confidence=0.0)
+    scale = lowest_of.scale
+    return msgspec.structs.replace(
+        dimension,
+        level=float(scale.min),
+        label=scale.label(scale.min),
+        confidence=0.0,
+        rationale=f"The answer is a list of words that describes no behaviour, so it stays at {scale.min}; "
+        f"read without that rule it would be {dimension.level}.",
+    )
 
 
 def _unscored(dimension_id: str) -> AnswerDimension:
     return AnswerDimension(
-        dimension_id=dimension_id, level=None, label=None, confidence=0.0, rationale="Not scored: see the answer's reasons."
+        dimension_id=dimension_id,
+        level=None,
+        label=None,
+        confidence=0.0,
+        rationale="Not scored: see the answer's reasons.",
     )

@@ -16,7 +16,7 @@ import numpy as np
 from screening.anchor import AnchorSet, estimate_unit
 from screening.explain import rationale
 from screening.method import MethodConfig
-from screening.prepared import PreparedMeasure
+from screening.prepared import PreparedMeasure, PreparedQuestion
 from screening.report import AnswerDimension, Evidence, NegationHit, RedFlagHit, ReferenceMatch
 from screening.rubric import Rubric
 
@@ -58,7 +58,14 @@ def _negation_hit(
     unit, scale, anchors = scored.unit, rubric.scale, measure.anchors
     worst: tuple[float, NegationHit] | None = None
     for clause_embedding in unit.affirmed_embeddings:
-        clause = estimate_unit(clause_embedding, anchors, measure.model, top_k=config.top_k, local_weight=config.local_weight, local_temperature=config.local_temperature)
+        clause = estimate_unit(
+            clause_embedding,
+            anchors,
+            measure.model,
+            top_k=config.top_k,
+            local_weight=config.local_weight,
+            local_temperature=config.local_temperature,
+        )
         if clause.level <= scale.midpoint:
             continue  # it denies a weak behaviour ("I would never ignore her"): no credit removed
         given = min(scored.level, scale.min + scale.max - clause.level)
@@ -97,15 +104,17 @@ def _red_flag_hit(scored: _Scored, measure: PreparedMeasure, rubric: Rubric, con
     )
 
 
-def relevant_sentences(units: list[Unit], question_anchors: AnchorSet, config: MethodConfig) -> list[int]:
+def relevant_sentences(units: list[Unit], question: PreparedQuestion, config: MethodConfig) -> list[int]:
     """Indices of the sentences that engage with the question: padding and chatter fall out.
 
     A sentence is kept when its best similarity to any of the question's references is
-    above the off-topic floor and at least ``relevant_share`` of the best sentence's.
+    above the question's off-topic floor and at least ``relevant_share`` of the best
+    sentence's.
     """
-    relevance = [float((question_anchors.embeddings @ u.embedding).max()) if len(question_anchors.texts) else 0.0 for u in units]
+    anchors, floor = question.all_references, question.off_topic_floor(config)
+    relevance = [float((anchors.embeddings @ u.embedding).max()) if len(anchors.texts) else 0.0 for u in units]
     best = max(relevance, default=0.0)
-    return [i for i, r in enumerate(relevance) if r >= config.off_topic_similarity and r >= config.relevant_share * best]
+    return [i for i, r in enumerate(relevance) if r >= floor and r >= config.relevant_share * best]
 
 
 class DimensionPlan(msgspec.Struct, frozen=True, kw_only=True):
@@ -125,7 +134,14 @@ def plan_dimension(
         unit = units[index]
         if not unit.affirmed_embeddings:
             continue
-        estimate = estimate_unit(unit.embedding, measure.anchors, measure.model, top_k=config.top_k, local_weight=config.local_weight, local_temperature=config.local_temperature)
+        estimate = estimate_unit(
+            unit.embedding,
+            measure.anchors,
+            measure.model,
+            top_k=config.top_k,
+            local_weight=config.local_weight,
+            local_temperature=config.local_temperature,
+        )
         item = _Scored(unit=unit, **msgspec.structs.asdict(estimate))
         item.level = rubric.scale.clamp(estimate.level)
         level, hit = _negation_hit(item, measure, rubric, config)
@@ -140,6 +156,7 @@ def score_dimension(
     units: list[Unit],
     plan: DimensionPlan,
     core_embedding: np.ndarray | None,
+    question: PreparedQuestion,
     measure: PreparedMeasure,
     rubric: Rubric,
     config: MethodConfig,
@@ -155,7 +172,14 @@ def score_dimension(
     anchors, scale = measure.anchors, rubric.scale
     scored: list[_Scored] = []
     for unit in units:
-        estimate = estimate_unit(unit.embedding, anchors, measure.model, top_k=config.top_k, local_weight=config.local_weight, local_temperature=config.local_temperature)
+        estimate = estimate_unit(
+            unit.embedding,
+            anchors,
+            measure.model,
+            top_k=config.top_k,
+            local_weight=config.local_weight,
+            local_temperature=config.local_temperature,
+        )
         scored.append(_Scored(unit=unit, **msgspec.structs.asdict(estimate)))
         scored[-1].level = scale.clamp(estimate.level)
     denied = {index: level for index, level, _ in plan.negations}
@@ -164,7 +188,18 @@ def score_dimension(
     kept = [scored[i] for i in plan.kept] or scored
     flags = [f for f in (_red_flag_hit(s, measure, rubric, config) for s in kept) if f]
     core_count = len(kept) - len(denied)
-    core = estimate_unit(core_embedding, anchors, measure.model, top_k=config.top_k, local_weight=config.local_weight, local_temperature=config.local_temperature) if core_embedding is not None else None
+    core = (
+        estimate_unit(
+            core_embedding,
+            anchors,
+            measure.model,
+            top_k=config.top_k,
+            local_weight=config.local_weight,
+            local_temperature=config.local_temperature,
+        )
+        if core_embedding is not None
+        else None
+    )
     parts = [scale.clamp(core.level)] * core_count if core and core_count else []
     parts += list(denied.values())
     mixed = float(np.mean(parts)) if parts else float(np.mean([s.level for s in kept]))
@@ -172,7 +207,9 @@ def score_dimension(
     level = scale.clamp(mixed - penalty)
     relevance = max(s.relevance for s in kept)
     spread = core.spread if core else float(np.mean([s.spread for s in kept]))
-    confidence = _confidence([s.level for s in kept], level, spread, relevance, rubric, config) if counted else 0.0
+    confidence = (
+        _confidence([s.level for s in kept], level, spread, relevance, question, rubric, config) if counted else 0.0
+    )
     evidence = _evidence(kept, anchors, config)
     dimension = rubric.dimension(measure.dimension_id)
     negation_hits = [hit for _, _, hit in plan.negations]
@@ -209,12 +246,18 @@ def _evidence(kept: list[_Scored], anchors: AnchorSet, config: MethodConfig) -> 
 
 
 def _confidence(
-    sentence_levels: list[float], level: float, spread: float, relevance: float, rubric: Rubric, config: MethodConfig
+    sentence_levels: list[float],
+    level: float,
+    spread: float,
+    relevance: float,
+    question: PreparedQuestion,
+    rubric: Rubric,
+    config: MethodConfig,
 ) -> float:
     """0-1: how relevant the evidence is, how the nearest references agree, how sentences agree."""
     half_span = rubric.scale.span / 2
-    floor, full = config.off_topic_similarity, config.full_relevance_similarity
-    relevant = float(np.clip((relevance - floor) / (full - floor), 0.0, 1.0))
+    floor, full = question.off_topic_floor(config), question.typical_similarity
+    relevant = float(np.clip((relevance - floor) / max(full - floor, 1e-6), 0.0, 1.0))
     disagreement = float(np.sqrt(np.mean((np.asarray(sentence_levels) - level) ** 2))) / half_span
     vagueness = spread / half_span
     return relevant * (1.0 - 0.5 * min(disagreement, 1.0) - 0.5 * min(vagueness, 1.0))

@@ -33,6 +33,9 @@ def render_table(reports: Sequence[CandidateReport]) -> str:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
-    reasons = [f"  {r.candidate_id}: " + "; ".join(f"{x.code} ({x.question_id or '-'})" for x in r.reasons)
-               for r in reports if r.status == "needs_review"]
+    reasons = [
+        f"  {r.candidate_id}: " + "; ".join(f"{x.code} ({x.question_id or '-'})" for x in r.reasons)
+        for r in reports
+        if r.status == "needs_review"
+    ]
     return "\n".join(lines) + ("\n\nreasons:\n" + "\n".join(reasons) if reasons else "") + "\n"

@@ -8,10 +8,9 @@ installed and named.
 
 from __future__ import annotations
 
-import gzip
+import re
 from collections.abc import Iterable, Sequence
 from functools import cached_property
-from pathlib import Path
 
 import msgspec
 import spacy
@@ -20,37 +19,142 @@ from spacy.language import Language
 from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span, Token
 
+from screening.spelling import SpellingCorrector, common_english_words
+
 __all__ = ["SentenceAnalysis", "TextAnalysis", "TextAnalyzer", "ngram_overlap"]
 
 NEGATION_WORDS = frozenset(
     {"not", "n't", "never", "no", "nobody", "nothing", "nowhere", "neither", "nor", "none", "without", "cannot"}
 )
-# Words at least this frequent (log-probability in spaCy's English lexeme table) count as English.
-COMMON_WORD_LOGPROB = -15.0
+_ALPHA_WORD = re.compile(r"[^\W\d_]+")
 # Words that end a negation's scope: clause punctuation and contrastive or coordinating links.
 SCOPE_BREAKERS = frozenset(
-    {",", ";", ":", "but", "instead", "rather", "however", "although", "though", "because", "so", "and", "then", "unless"}
+    {
+        ",",
+        ";",
+        ":",
+        "but",
+        "instead",
+        "rather",
+        "however",
+        "although",
+        "though",
+        "because",
+        "so",
+        "and",
+        "then",
+        "unless",
+    }
+)
+FIRST_PERSON = frozenset({"i", "we", "i'd", "i'll", "i'm"})
+# Words that may stand between a clause's start and its negation cue when the subject is left out.
+CLAUSE_LEAD_WORDS = frozenset(
+    {
+        "would",
+        "'d",
+        "will",
+        "'ll",
+        "do",
+        "did",
+        "does",
+        "could",
+        "should",
+        "can",
+        "ca",
+        "wo",
+        "also",
+        "then",
+        "just",
+        "really",
+        "definitely",
+        "certainly",
+        "absolutely",
+        "simply",
+        "still",
+        "and",
+        "but",
+        "or",
+        "so",
+        "has",
+        "have",
+        "had",
+        "is",
+        "are",
+        "was",
+        "were",
+        "am",
+        "be",
+        "'s",
+        "'re",
+        "'ve",
+        "'m",
+        "might",
+        "must",
+        "shall",
+        "sha",
+    }
 )
 # Phrases with a negation word that do not negate anything.
 PSEUDO_NEGATIONS = (
     [{"LOWER": "not"}, {"LOWER": {"IN": ["only", "just", "merely"]}}],
     [{"LOWER": "no"}, {"LOWER": {"IN": ["matter", "doubt", "problem", "worries", "hesitation"]}}],
-    [{"LOWER": {"IN": ["n't", "not", "never"]}}, {"LOWER": {"IN": ["hesitate", "mind"]}}],
+    [{"LOWER": {"IN": ["n't", "not", "never"]}}, {"LOWER": {"IN": ["hesitate", "mind", "worry"]}}],
     [{"LOWER": "never"}, {"LOWER": "mind"}],
     [{"LOWER": "without"}, {"LOWER": {"IN": ["delay", "fail", "hesitation", "question"]}}],
 )
 DEFLECTION_PATTERNS = (
-    [{"LOWER": "not"}, {"LOWER": {"IN": ["my", "our"]}}, {"LEMMA": {"IN": ["job", "department", "problem", "responsibility", "fault", "role", "area", "concern"]}}],
-    [{"LEMMA": {"IN": ["transfer", "pass", "refer", "send", "direct", "redirect", "forward"]}}, {"LOWER": {"IN": ["them", "him", "her", "it", "the"]}}, {"OP": "?"}, {"LOWER": {"IN": ["to", "on", "over"]}}],
-    [{"LEMMA": {"IN": ["tell", "ask", "advise"]}}, {"LOWER": {"IN": ["them", "him", "her"]}}, {"LOWER": "to"}, {"LEMMA": {"IN": ["call", "ring", "contact", "email", "go", "come", "wait", "try", "phone"]}}],
+    [
+        {"LOWER": "not"},
+        {"LOWER": {"IN": ["my", "our"]}},
+        {"LEMMA": {"IN": ["job", "department", "problem", "responsibility", "fault", "role", "area", "concern"]}},
+    ],
+    [
+        {"LEMMA": {"IN": ["transfer", "pass", "refer", "send", "direct", "redirect", "forward"]}},
+        {"LOWER": {"IN": ["them", "him", "her", "it", "the"]}},
+        {"OP": "?"},
+        {"LOWER": {"IN": ["to", "on", "over"]}},
+    ],
+    [
+        {"LEMMA": {"IN": ["tell", "ask", "advise"]}},
+        {"LOWER": {"IN": ["them", "him", "her"]}},
+        {"LOWER": "to"},
+        {"LEMMA": {"IN": ["call", "ring", "contact", "email", "go", "come", "wait", "try", "phone"]}},
+    ],
     [{"LOWER": {"IN": ["someone", "somebody"]}}, {"LOWER": "else"}],
-    [{"LEMMA": {"IN": ["be"]}}, {"LOWER": "up"}, {"LOWER": "to"}, {"LOWER": {"IN": ["them", "him", "her", "the", "customer"]}}],
+    [
+        {"LEMMA": {"IN": ["be"]}},
+        {"LOWER": "up"},
+        {"LOWER": "to"},
+        {"LOWER": {"IN": ["them", "him", "her", "the", "customer"]}},
+    ],
     [{"LOWER": "nothing"}, {"LOWER": "i"}, {"LOWER": {"IN": ["can", "could"]}}, {"LEMMA": "do"}],
     [{"LOWER": {"IN": ["their", "his", "her", "your"]}}, {"LEMMA": {"IN": ["fault", "problem"]}}],
     [{"LOWER": {"IN": ["company", "store", "bank"]}}, {"LEMMA": "policy"}],
 )
 AGENCY_PATTERNS = (
-    [{"LOWER": "i"}, {"LOWER": {"IN": ["will", "'ll", "would", "'d", "'m", "am", "can", "could", "should"]}}, {"LOWER": {"IN": ["personally", "myself", "make", "sort", "fix", "take", "handle", "call", "ring", "find", "check", "follow", "get"]}}],
+    [
+        {"LOWER": "i"},
+        {"LOWER": {"IN": ["will", "'ll", "would", "'d", "'m", "am", "can", "could", "should"]}},
+        {
+            "LOWER": {
+                "IN": [
+                    "personally",
+                    "myself",
+                    "make",
+                    "sort",
+                    "fix",
+                    "take",
+                    "handle",
+                    "call",
+                    "ring",
+                    "find",
+                    "check",
+                    "follow",
+                    "get",
+                ]
+            }
+        },
+    ],
     [{"LOWER": {"IN": ["myself", "personally"]}}],
     [{"LEMMA": "make"}, {"LOWER": "sure"}],
     [{"LEMMA": "follow"}, {"LOWER": "up"}],
@@ -86,6 +190,7 @@ class TextAnalysis(msgspec.Struct, frozen=True, kw_only=True):
     """A text's sentences and quality signals."""
 
     text: str
+    corrections: tuple[tuple[str, str], ...]
     sentences: tuple[SentenceAnalysis, ...]
     word_count: int
     english_share: float
@@ -118,12 +223,15 @@ class TextAnalyzer:
         self._pseudo = _matcher(self.nlp, "PSEUDO", PSEUDO_NEGATIONS)
         self._deflection = _matcher(self.nlp, "DEFLECTION", DEFLECTION_PATTERNS)
         self._agency = _matcher(self.nlp, "AGENCY", AGENCY_PATTERNS)
+        self._speller = SpellingCorrector()
 
     @property
     def pipeline_id(self) -> str:
         """Name and version of the spaCy pipeline, for provenance."""
         meta = self.nlp.meta
-        return f"spacy-{spacy.__version__}/{meta.get('lang', 'en')}_{meta.get('name', 'blank')}-{meta.get('version', '0')}"
+        return (
+            f"spacy-{spacy.__version__}/{meta.get('lang', 'en')}_{meta.get('name', 'blank')}-{meta.get('version', '0')}"
+        )
 
     @cached_property
     def _english_words(self) -> frozenset[str]:
@@ -132,28 +240,36 @@ class TextAnalyzer:
         if lookups is not None and lookups.has_table("lemma_lookup"):
             table = lookups.get_table("lemma_lookup")
             words.update(str(v).lower() for v in table.values())
-        words.update(_common_english_words())
+        words.update(common_english_words())
         return frozenset(words)
 
     def analyze(self, text: str) -> TextAnalysis:
         """Analyse one text."""
-        return self._analysis(self.nlp(text))
+        return self.analyze_many([text])[0]
 
     def analyze_many(self, texts: Iterable[str]) -> list[TextAnalysis]:
-        """Analyse texts in one pass through the pipeline."""
-        return [self._analysis(doc) for doc in self.nlp.pipe(texts)]
+        """Analyse texts in one pass through the pipeline, typos corrected first."""
+        originals = list(texts)
+        corrected = [self._speller.correct(t) for t in originals]
+        docs = self.nlp.pipe(text for text, _ in corrected)
+        return [
+            self._analysis(original, doc, fixes)
+            for original, doc, (_, fixes) in zip(originals, docs, corrected, strict=True)
+        ]
 
-    def _analysis(self, doc: Doc) -> TextAnalysis:
-        alpha = [t.lower_ for t in doc if t.is_alpha]
+    def _analysis(self, original: str, doc: Doc, corrections: tuple[tuple[str, str], ...]) -> TextAnalysis:
+        written = [w.lower() for w in _ALPHA_WORD.findall(original)]
         vocabulary = self._english_words
-        known = sum(1 for w in alpha if w in vocabulary or _lemma_known(w, vocabulary))
-        stop = sum(1 for w in alpha if w in STOP_WORDS)
+        known = sum(1 for w in written if w in vocabulary or _lemma_known(w, vocabulary))
+        stop = sum(1 for w in written if w in STOP_WORDS)
+        alpha = [t.lower_ for t in doc if t.is_alpha]
         return TextAnalysis(
             text=doc.text,
+            corrections=corrections,
             sentences=tuple(self._sentence(i, s) for i, s in enumerate(_sentences(doc))),
             word_count=len(alpha),
-            english_share=known / len(alpha) if alpha else 0.0,
-            stopword_share=stop / len(alpha) if alpha else 0.0,
+            english_share=known / len(written) if written else 0.0,
+            stopword_share=stop / len(written) if written else 0.0,
             lemmas=tuple(t.lemma_.lower() for t in doc if not t.is_punct and not t.is_space),
         )
 
@@ -173,7 +289,8 @@ class TextAnalyzer:
 
     def _negation(self, sent: Span) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
         """Negation cues, the words in their scope (to the clause's end), and each negated
-        clause restated without its cue ("I would not call her" -> "I would call her")."""
+        clause restated without its cue ("I would not call her" -> "I would call her").
+        """
         pseudo = {i for _, s, e in self._pseudo(sent) for i in range(s, e)}
         cues: list[str] = []
         scoped: list[str] = []
@@ -191,7 +308,8 @@ class TextAnalyzer:
             if any(t.is_alpha and not t.is_stop for t in in_scope) or token.lower_ in {"nobody", "nothing", "never"}:
                 cues.append(token.text)
                 scoped.append(in_scope.text)
-                affirmed.append(_affirm(sent.doc[clause_start:scope_end], token.i))
+                if _about_speaker(sent.doc[clause_start : token.i], sent):
+                    affirmed.append(_affirm(sent.doc[clause_start:scope_end], token.i))
         return tuple(cues), " | ".join(s for s in scoped if s), tuple(a for a in affirmed if a)
 
 
@@ -200,6 +318,21 @@ def _breaks_scope(token: Token) -> bool:
 
 
 _AFFIRMED_FORMS = {"cannot": "can", "ca": "can", "wo": "will", "sha": "shall"}
+
+
+def _about_speaker(before_cue: Span, sent: Span) -> bool:
+    """Whether a negated clause is about what the speaker does ("I would not call her"),
+    not a fact about someone else ("finance hasn't answered yet").
+
+    The nearest word before the cue that is not an auxiliary or adverb decides; when there
+    is none, the subject was left out ("... and never call back") and the sentence's speaker
+    is meant.
+    """
+    for token in reversed(before_cue):
+        if token.is_punct or token.lower_ in CLAUSE_LEAD_WORDS:
+            continue
+        return token.lower_ in FIRST_PERSON
+    return not before_cue or any(t.lower_ in FIRST_PERSON for t in sent)
 
 
 def _affirm(clause: Span, cue_index: int) -> str:
@@ -212,16 +345,6 @@ def _affirm(clause: Span, cue_index: int) -> str:
             continue
         words.append(_AFFIRMED_FORMS.get(token.lower_, token.text) if token.i == cue_index - 1 else token.text)
     return " ".join(words).replace(" '", "'")
-
-
-def _common_english_words() -> set[str]:
-    """Frequent English words from ``spacy-lookups-data``'s lexeme probability table."""
-    import spacy_lookups_data  # noqa: PLC0415 - data package, needed once
-
-    path = Path(spacy_lookups_data.__file__).parent / "data" / "en_lexeme_prob.json.gz"
-    with gzip.open(path, "rb") as handle:
-        table: dict[str, float] = msgspec.json.decode(handle.read())
-    return {word.lower() for word, logprob in table.items() if logprob >= COMMON_WORD_LOGPROB}
 
 
 def _lemma_known(word: str, vocabulary: frozenset[str]) -> bool:

@@ -102,6 +102,8 @@ def main() -> int:
     parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions (for a quick look)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a method parameter (for experiments; changes the method's meaning)")
     args = parser.parse_args()
     rows = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines() if line.strip()]
     by_question: dict[str, list[int]] = defaultdict(list)
@@ -109,7 +111,8 @@ def main() -> int:
         by_question[row["question_id"]].append(index)
     questions = sorted(by_question)[: args.limit or None]
     # Beetle answers are short technical statements: the five-word minimum for attitude answers does not apply.
-    scorer = build_scorer(method=MethodConfig(min_words=1))
+    overrides = {name: float(value) if "." in value else int(value) for name, value in (o.split("=", 1) for o in args.set)}
+    scorer = build_scorer(method=MethodConfig(**{"min_words": 1, **overrides}))
     started = time.perf_counter()
     predicted: dict[int, float] = {}
     flagged: dict[int, list[str]] = {}
