@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import msgspec
 import pytest
 from conftest import add_key, assert_problem, screening_body
@@ -86,6 +89,8 @@ async def test_limits(settings, scorer) -> None:
 
 
 async def test_rate_limit_per_key(settings, scorer) -> None:
+    if time.time() % 60 > 45:  # the limit counts per clock minute: do not straddle two
+        await asyncio.sleep(61 - time.time() % 60)
     limited = msgspec.structs.replace(settings, rate_limit_per_minute=3)
     _, first = await add_key(limited, "acme", "recruiter")
     _, second = await add_key(limited, "acme", "recruiter")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 from conftest import assert_problem, raw_report, screening_body
@@ -107,15 +108,22 @@ async def test_a_failure_mid_request_leaves_nothing_half_written(client, key, db
     assert retried.status_code == 201, "the key was not consumed by the failed request"
 
 
-async def test_scoring_runs_off_the_event_loop(loop_client, key, app) -> None:
-    client = loop_client
+async def test_scoring_runs_off_the_event_loop(loop_client, key, app, scorer, monkeypatch) -> None:
+    services = app.state.services
+    assert services.limiter.total_tokens == services.settings.scoring_concurrency
+    real_score = scorer.score
+
+    def slow_score(*args):  # blocking, CPU-style work of a known length
+        time.sleep(1.0)
+        return real_score(*args)
+
+    monkeypatch.setattr(scorer, "score", slow_score)
     ats = await key("integration")
-    assert app.state.services.limiter.total_tokens == app.state.services.settings.scoring_concurrency
-    scoring = asyncio.create_task(client.post("/v1/screenings", json=screening_body(0, answers=14), headers=ats))
-    await asyncio.sleep(0.3)
-    started = asyncio.get_running_loop().time()
-    health = await client.get("/healthz")
-    elapsed = asyncio.get_running_loop().time() - started
+    scoring = asyncio.create_task(loop_client.post("/v1/screenings", json=screening_body(0), headers=ats))
+    await asyncio.sleep(0.2)
+    started = time.monotonic()
+    health = await loop_client.get("/healthz")
+    elapsed = time.monotonic() - started
     assert health.status_code == 200
     assert not scoring.done(), "scoring should still be running"
     assert elapsed < 0.5, f"/healthz waited {elapsed:.2f}s behind scoring"
