@@ -18,10 +18,10 @@ from typing import IO
 import msgspec
 
 from screening.errors import InputLineError, InvalidRubric, ScreeningError
+from screening.inputs import validate_answers
 from screening.paths import builtin_rubrics_dir
 from screening.report import CandidateAnswers, CandidateReport
 from screening.rubric import Rubric, RubricLibrary, load_rubric
-from screening.scorer import validate_answers
 from screening.table import render_table
 
 __all__ = ["main", "read_candidates", "resolve_rubric"]

@@ -139,15 +139,17 @@ def similarity_guards(
     if len(refs.texts):
         similarities = refs.embeddings @ answer_embedding
         best = int(np.argmax(similarities))
-        overlaps = [ngram_overlap(analysis.lemmas, lemmas) for lemmas in question.reference_lemmas]
+        # How much of each reference reappears in the answer (a copy with padding still counts).
+        overlaps = [ngram_overlap(lemmas, analysis.lemmas) for lemmas in question.reference_lemmas]
         most = int(np.argmax(overlaps))
-        if similarities[best] >= config.copied_reference_similarity or overlaps[most] >= config.copied_text_overlap:
-            index = best if similarities[best] >= config.copied_reference_similarity else most
+        copied_text = analysis.word_count >= config.min_words and overlaps[most] >= config.copied_text_overlap
+        if similarities[best] >= config.copied_reference_similarity or copied_text:
+            index = most if copied_text else best
             reasons.append(
                 Reason(
                     code="copied_reference",
                     detail=f"The answer is a near-copy of a level-{int(refs.levels[index])} reference response "
-                    f"(similarity {float(similarities[index]):.2f}, word overlap {overlaps[index]:.0%}).",
+                    f"(similarity {float(similarities[index]):.2f}, {overlaps[index]:.0%} of its word sequences reused).",
                     question_id=qid,
                 )
             )

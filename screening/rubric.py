@@ -181,13 +181,37 @@ def parse_rubric(data: bytes | str, source: str = "<rubric>") -> Rubric:
     except tomllib.TOMLDecodeError as exc:
         raise InvalidRubric(source, [Problem(location="toml", message=str(exc))]) from exc
     problems = list(_structural_problems(raw))
+    partial, incomplete = _valid_part(raw) if problems else (msgspec.convert(raw, type=Rubric), frozenset())
+    if partial is not None:
+        malformed = {
+            item.get("id")
+            for name in ("dimensions", "questions")
+            for item in (raw.get(name) if isinstance(raw.get(name), list) else [])
+            if isinstance(item, dict) and isinstance(item.get("id"), str)
+        }
+        problems += _semantic_problems(partial, known_elsewhere=malformed - {None}, incomplete=incomplete)
     if problems:
         raise InvalidRubric(source, problems)
-    rubric = msgspec.convert(raw, type=Rubric)
-    problems = list(_semantic_problems(rubric))
-    if problems:
-        raise InvalidRubric(source, problems)
-    return rubric
+    assert partial is not None  # no problems means the whole rubric converted
+    return partial
+
+
+def _valid_part(raw: dict[str, Any]) -> tuple[Rubric | None, frozenset[str]]:
+    """The rubric made of the items that are well-formed, so cross-field rules can still be
+    checked when some items are not (``None`` when the top level itself is malformed), and
+    the names of the lists that lost items.
+    """
+    item_types = {"dimensions": Dimension, "questions": Question, "references": Reference, "red_flags": RedFlagSet}
+    kept: dict[str, Any] = {}
+    for name, kind in item_types.items():
+        items = raw.get(name)
+        if isinstance(items, list):
+            kept[name] = [item for item in items if _convert_problem(item, kind, "") is None]
+    incomplete = frozenset(name for name, items in kept.items() if len(items) != len(raw[name]))
+    try:
+        return msgspec.convert({**raw, **kept}, type=Rubric), incomplete
+    except msgspec.ValidationError:
+        return None, incomplete
 
 
 def _convert_problem(raw: Any, kind: type, prefix: str) -> Problem | None:
@@ -229,11 +253,17 @@ def _duplicates(values: Iterable[str]) -> list[str]:
     return sorted(v for v, n in Counter(values).items() if n > 1)
 
 
-def _semantic_problems(rubric: Rubric) -> Iterator[Problem]:
-    """Cross-field rules: references, ids, scale ends and weights that must agree."""
+def _semantic_problems(
+    rubric: Rubric, known_elsewhere: frozenset[str] | set[str] = frozenset(), incomplete: frozenset[str] = frozenset()
+) -> Iterator[Problem]:
+    """Cross-field rules: references, ids, scale ends and weights that must agree.
+
+    ``known_elsewhere`` are ids of items already reported as malformed, and ``incomplete``
+    the lists that lost malformed items: rules that would only echo those are skipped.
+    """
     yield from _scale_problems(rubric.scale)
-    dimension_ids = {d.id for d in rubric.dimensions}
-    question_ids = {q.id for q in rubric.questions}
+    dimension_ids = {d.id for d in rubric.dimensions} | set(known_elsewhere)
+    question_ids = {q.id for q in rubric.questions} | set(known_elsewhere)
     for dup in _duplicates(d.id for d in rubric.dimensions):
         yield Problem(location="dimensions", message=f"duplicate dimension id {dup!r}")
     for dup in _duplicates(q.id for q in rubric.questions):
@@ -242,13 +272,13 @@ def _semantic_problems(rubric: Rubric) -> Iterator[Problem]:
         yield Problem(location="questions", message="a rubric needs at least one question")
     measured = {m.dimension for q in rubric.questions for m in q.measures}
     for qi, question in enumerate(rubric.questions):
-        yield from _question_problems(rubric, qi, question, dimension_ids)
+        yield from _question_problems(rubric, qi, question, dimension_ids, check_ends="references" not in incomplete)
     for di, dimension in enumerate(rubric.dimensions):
         if not math.isfinite(dimension.weight):
             yield Problem(
                 location=f"dimensions[{di}] ({dimension.id}).weight", message="weight must be a finite number"
             )
-        if dimension.id not in measured:
+        if dimension.id not in measured and "questions" not in incomplete:
             yield Problem(
                 location=f"dimensions[{di}] ({dimension.id})",
                 message="no question measures this dimension; remove it or add it to a question's measures",
@@ -257,7 +287,9 @@ def _semantic_problems(rubric: Rubric) -> Iterator[Problem]:
     yield from _red_flag_problems(rubric, dimension_ids, question_ids)
 
 
-def _question_problems(rubric: Rubric, qi: int, question: Question, dimension_ids: set[str]) -> Iterator[Problem]:
+def _question_problems(
+    rubric: Rubric, qi: int, question: Question, dimension_ids: set[str], *, check_ends: bool
+) -> Iterator[Problem]:
     """A question's measures: present, not repeated, declared, finite, both scale ends covered."""
     where = f"questions[{qi}] ({question.id})"
     if not question.measures:
@@ -272,7 +304,7 @@ def _question_problems(rubric: Rubric, qi: int, question: Question, dimension_id
             )
         elif not math.isfinite(measure.weight):
             yield Problem(location=f"{where}.measures[{mi}].weight", message="weight must be a finite number")
-        else:
+        elif check_ends:
             yield from _scale_end_problems(rubric, question.id, measure.dimension, f"{where}.measures[{mi}]")
 
 
@@ -304,7 +336,8 @@ def _reference_problems(rubric: Rubric, question_ids: set[str]) -> Iterator[Prob
         if ref.question not in question_ids:
             yield Problem(location=f"{where}.question", message=f"unknown question {ref.question!r}")
             continue
-        measured = {m.dimension for m in rubric.question(ref.question).measures}
+        question = next((q for q in rubric.questions if q.id == ref.question), None)
+        measured = {m.dimension for m in question.measures} if question else {ref.dimension}
         if ref.dimension not in measured:
             yield Problem(
                 location=f"{where}.dimension",

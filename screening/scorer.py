@@ -7,6 +7,7 @@ each answer, run similarity guards, aggregate, and record what made the score.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
@@ -17,6 +18,7 @@ from screening.aggregate import dimension_scores, overall_score
 from screening.encoder import Encoder
 from screening.errors import InvalidInput, Problem
 from screening.guards import NO_BEHAVIOUR, UNSCORABLE, similarity_guards, text_guards
+from screening.inputs import validate_answers
 from screening.method import DEFAULT_METHOD, MethodConfig
 from screening.prepared import PreparedQuestion, PreparedRubric, prepare_rubric
 from screening.report import (
@@ -35,6 +37,8 @@ from screening.text import TextAnalysis, TextAnalyzer
 
 __all__ = ["Scorer", "engine_version", "validate_answers"]
 
+PREPARED_RUBRICS_KEPT = 16
+
 
 def engine_version() -> str:
     """The installed version of this package."""
@@ -42,29 +46,6 @@ def engine_version() -> str:
         return version("attitude-screening")
     except PackageNotFoundError:
         return "0+unknown"
-
-
-def validate_answers(rubric: Rubric, candidate: CandidateAnswers, prefix: str = "") -> list[Problem]:
-    """Problems with a candidate's answers for ``rubric``: unknown or repeated question ids."""
-    known = {q.id for q in rubric.questions}
-    problems: list[Problem] = []
-    seen: set[str] = set()
-    for index, answer in enumerate(candidate.answers):
-        where = f"{prefix}answers[{index}].question_id"
-        if answer.question_id not in known:
-            problems.append(
-                Problem(
-                    location=where,
-                    message=f"unknown question {answer.question_id!r} in rubric {rubric.id!r}; "
-                    f"known: {', '.join(sorted(known))}",
-                )
-            )
-        elif answer.question_id in seen:
-            problems.append(Problem(location=where, message=f"question {answer.question_id!r} is answered twice"))
-        seen.add(answer.question_id)
-    if not candidate.answers:
-        problems.append(Problem(location=f"{prefix}answers", message="at least one answer is required"))
-    return problems
 
 
 class Scorer:
@@ -82,7 +63,7 @@ class Scorer:
         self.reference_encoder = reference_encoder or encoder
         self.analyzer = analyzer
         self.method = method
-        self._prepared: dict[str, PreparedRubric] = {}
+        self._prepared: OrderedDict[str, PreparedRubric] = OrderedDict()
         self._rubric_text_analyses: dict[str, TextAnalysis] = {}
 
     def prepare(self, rubric: Rubric) -> PreparedRubric:
