@@ -7,7 +7,7 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, get_args
 
 from litestar import Request
 from litestar.stores.base import Store
@@ -16,14 +16,14 @@ from sqlalchemy import select
 
 from api.db.models import ApiKey
 from api.errors import ApiError
+from api.schemas import Role
 
 if TYPE_CHECKING:
     from api.services import Services
 
 __all__ = ["ROLES", "Principal", "authenticate", "hash_token", "new_token", "roles"]
 
-Role = Literal["integration", "recruiter", "hr_admin"]
-ROLES: tuple[Role, ...] = ("integration", "recruiter", "hr_admin")
+ROLES: tuple[Role, ...] = get_args(Role)
 TOKEN_PREFIX = "scr"
 
 

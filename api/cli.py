@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, get_args
 
-import uvicorn
+from api.schemas import Role
 
-from api.auth import ROLES
-from api.db import repo
-from api.db.engine import NotMigrated, check_migrated, create_engine, migrate, session_factory
-from api.db.models import ApiKey
-from api.settings import Settings, SettingsError
+if TYPE_CHECKING:
+    from api.db.models import ApiKey
+    from api.settings import Settings
+
+# ``register`` runs for every ``screening`` command, so this module imports only what the parser
+# needs; uvicorn, Litestar, SQLAlchemy and the database code are imported by the handlers that use them.
 
 __all__ = ["register"]
 
 
 def _settings() -> Settings:
+    from api.settings import Settings, SettingsError
+
     try:
         return Settings.from_env()
     except SettingsError as exc:
@@ -28,6 +30,8 @@ def _settings() -> Settings:
 
 
 async def _checked(settings: Settings) -> None:
+    from api.db.engine import check_migrated, create_engine
+
     engine = create_engine(settings.database_url)
     try:
         await check_migrated(engine)
@@ -36,6 +40,10 @@ async def _checked(settings: Settings) -> None:
 
 
 def _require_migrated(settings: Settings) -> None:
+    import asyncio
+
+    from api.db.engine import NotMigrated
+
     try:
         asyncio.run(_checked(settings))
     except NotMigrated as exc:
@@ -44,6 +52,10 @@ def _require_migrated(settings: Settings) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.settings import Settings, SettingsError
+
     overrides: dict[str, Any] = {k: v for k in ("host", "port", "workers") if (v := getattr(args, k)) is not None}
     try:
         settings = Settings.from_env(**overrides)
@@ -67,6 +79,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_migrate(_: argparse.Namespace) -> int:
+    from api.db.engine import migrate
+
     settings = _settings()
     migrate(settings.database_url)
     print(f"database migrated to the newest schema: {settings.database_url.split('@')[-1]}")
@@ -74,6 +88,9 @@ def _cmd_migrate(_: argparse.Namespace) -> int:
 
 
 async def _create_key(settings: Settings, org: str, role: str, name: str) -> tuple[str, str]:
+    from api.db import repo
+    from api.db.engine import check_migrated, create_engine, session_factory
+
     engine = create_engine(settings.database_url)
     try:
         await check_migrated(engine)
@@ -85,6 +102,9 @@ async def _create_key(settings: Settings, org: str, role: str, name: str) -> tup
 
 
 async def _list_keys(settings: Settings, org: str | None) -> list[ApiKey]:
+    from api.db import repo
+    from api.db.engine import check_migrated, create_engine, session_factory
+
     engine = create_engine(settings.database_url)
     try:
         await check_migrated(engine)
@@ -95,6 +115,9 @@ async def _list_keys(settings: Settings, org: str | None) -> list[ApiKey]:
 
 
 async def _revoke_key(settings: Settings, key_id: str) -> bool:
+    from api.db import repo
+    from api.db.engine import check_migrated, create_engine, session_factory
+
     engine = create_engine(settings.database_url)
     try:
         await check_migrated(engine)
@@ -105,6 +128,10 @@ async def _revoke_key(settings: Settings, key_id: str) -> bool:
 
 
 def _run(coro: Any) -> Any:
+    import asyncio
+
+    from api.db.engine import NotMigrated
+
     try:
         return asyncio.run(coro)
     except NotMigrated as exc:
@@ -155,7 +182,7 @@ def register(commands: Any) -> None:
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = key_commands.add_parser("create", help="create a key and print its token once")
     create.add_argument("--org", required=True, help="the organisation (tenant) the key belongs to")
-    create.add_argument("--role", required=True, choices=ROLES)
+    create.add_argument("--role", required=True, choices=get_args(Role))
     create.add_argument("--name", default="", help="a note: who or what uses the key")
     create.set_defaults(handler=_cmd_keys_create)
     listing = key_commands.add_parser("list", help="list keys (never their tokens)")

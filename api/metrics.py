@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from screening.encoder import CachingEncoder
+from screening.encoder import CachingEncoder, Encoder, EncoderWrapper
 
 if TYPE_CHECKING:
     import numpy as np
@@ -117,22 +117,12 @@ class Metrics:
         return middleware
 
 
-class _CountingEncoder:
+class _CountingEncoder(EncoderWrapper):
     """Wraps the scorer's encoder to report how many texts each call encodes."""
 
-    def __init__(self, inner: Any, metrics: Metrics) -> None:
-        self.inner = inner
+    def __init__(self, inner: Encoder, metrics: Metrics) -> None:
+        super().__init__(inner)
         self.metrics = metrics
-
-    @property
-    def model_id(self) -> str:
-        """The wrapped model's name."""
-        return self.inner.model_id
-
-    @property
-    def weights_sha256(self) -> str:
-        """The wrapped model's weights hash."""
-        return self.inner.weights_sha256
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Encode and count the batch."""

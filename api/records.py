@@ -293,10 +293,8 @@ async def create(services: Services, principal: Principal, data: ScreeningIn, ke
                 )
             await repo.add_audit(
                 session,
-                org_id=principal.org_id,
-                actor_key_id=principal.key_id,
-                actor_role=principal.role,
-                action="created",
+                principal,
+                "created",
                 screening_id=screening.id,
                 at=now,
                 details={
@@ -334,35 +332,25 @@ def _gone(screening: Screening) -> None:
         )
 
 
+async def _read_audited(session: AsyncSession, principal: Principal, screening_id: str, action: str) -> Screening:
+    """Load a record that has not been erased and audit the read as ``action`` (in the caller's transaction)."""
+    screening = await repo.get_screening(session, principal.org_id, screening_id)
+    _gone(screening)
+    await repo.add_audit(session, principal, action, screening_id=screening.id)
+    return screening
+
+
 async def view(services: Services, principal: Principal, screening_id: str) -> bytes:
     """Return the record; the view is audited."""
     async with services.sessions() as session, session.begin():
-        screening = await repo.get_screening(session, principal.org_id, screening_id)
-        _gone(screening)
-        await repo.add_audit(
-            session,
-            org_id=principal.org_id,
-            actor_key_id=principal.key_id,
-            actor_role=principal.role,
-            action="viewed",
-            screening_id=screening.id,
-        )
+        screening = await _read_audited(session, principal, screening_id, "viewed")
         return await render(session, screening)
 
 
 async def export(services: Services, principal: Principal, screening_id: str) -> bytes:
     """Export the record with its answers and audit log, for an HR report; audited as ``exported``."""
     async with services.sessions() as session, session.begin():
-        screening = await repo.get_screening(session, principal.org_id, screening_id)
-        _gone(screening)
-        await repo.add_audit(
-            session,
-            org_id=principal.org_id,
-            actor_key_id=principal.key_id,
-            actor_role=principal.role,
-            action="exported",
-            screening_id=screening.id,
-        )
+        screening = await _read_audited(session, principal, screening_id, "exported")
         record = await render(session, screening)
         audit = [audit_entry(e) for e in await repo.audit_for(session, principal.org_id, screening.id)]
         results = [
@@ -442,10 +430,8 @@ async def review(services: Services, principal: Principal, screening_id: str, da
         screening.updated_at = now
         await repo.add_audit(
             session,
-            org_id=principal.org_id,
-            actor_key_id=principal.key_id,
-            actor_role=principal.role,
-            action="reviewed",
+            principal,
+            "reviewed",
             screening_id=screening.id,
             at=now,
             details={"review_id": row.id, "target": data.target, "action": data.action},
@@ -481,10 +467,8 @@ async def rescore(services: Services, principal: Principal, screening_id: str) -
         screening.updated_at = now
         await repo.add_audit(
             session,
-            org_id=principal.org_id,
-            actor_key_id=principal.key_id,
-            actor_role=principal.role,
-            action="rescored",
+            principal,
+            "rescored",
             screening_id=screening.id,
             at=now,
             details={
@@ -508,10 +492,8 @@ async def erase(services: Services, principal: Principal, candidate_id: str) -> 
         for screening_id in ids:
             event = await repo.add_audit(
                 session,
-                org_id=principal.org_id,
-                actor_key_id=principal.key_id,
-                actor_role=principal.role,
-                action="erased",
+                principal,
+                "erased",
                 screening_id=screening_id,
                 details={
                     "reason": "data-protection erasure request",

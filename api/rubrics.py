@@ -5,18 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Literal
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.models import ModelResult, RubricUpload, Screening
+from api.schemas import RubricSource
 from screening.errors import RubricNotFound
 from screening.rubric import Rubric, RubricLibrary, _version_key, parse_rubric, rubric_fingerprint
 
 __all__ = ["RubricEntry", "is_used", "parse_upload", "resolve", "visible", "visible_ids"]
-
-Source = Literal["builtin", "organisation"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +22,7 @@ class RubricEntry:
     """One rubric version visible to an organisation."""
 
     rubric: Rubric
-    source: Source
+    source: RubricSource
     fingerprint: str
     created_at: datetime | None = None
 

@@ -28,18 +28,22 @@ __all__ = [
     "Page",
     "ReviewIn",
     "ReviewOut",
+    "Role",
     "RubricDetail",
+    "RubricSource",
     "RubricSummary",
     "RubricUpload",
     "RubricValidation",
     "RubricVersionInfo",
     "ScreeningIn",
     "ScreeningOut",
+    "ScreeningStatus",
     "ScreeningSummary",
 ]
 
 Role = Literal["integration", "recruiter", "hr_admin"]
 ScreeningStatus = Literal["scored", "needs_review", "reviewed", "erased"]
+RubricSource = Literal["builtin", "organisation"]
 ExternalId = Annotated[str, Meta(min_length=1, max_length=200, description="An id from the applicant tracking system.")]
 RubricId = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
 RubricVersion = Annotated[str, Meta(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]*$", max_length=32)]
@@ -199,7 +203,7 @@ class RubricVersionInfo(_Out):
     version: str
     fingerprint: str
     title: str
-    source: Literal["builtin", "organisation"]
+    source: RubricSource
     used: bool
     created_at: datetime | None = None
 
@@ -211,14 +215,14 @@ class RubricSummary(_Out):
     title: str
     latest_version: str
     versions: tuple[str, ...]
-    source: Literal["builtin", "organisation"]
+    source: RubricSource
 
 
 class RubricDetail(_Out):
     """A rubric's newest version in full, and all its versions."""
 
     id: str
-    source: Literal["builtin", "organisation"]
+    source: RubricSource
     latest: dict[str, object]
     versions: tuple[RubricVersionInfo, ...]
 

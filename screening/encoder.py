@@ -26,6 +26,7 @@ __all__ = [
     "CachingEncoder",
     "EmbeddingCache",
     "Encoder",
+    "EncoderWrapper",
     "SentenceTransformerEncoder",
     "resolve_model_path",
 ]
@@ -188,14 +189,11 @@ class EmbeddingCache:
             db.executemany("INSERT OR REPLACE INTO embedding VALUES (?, ?, ?)", rows)
 
 
-class CachingEncoder:
-    """An encoder whose results are kept in an :class:`EmbeddingCache`."""
+class EncoderWrapper:
+    """Base of encoders that wrap another one: ``inner``, whose model name and weights hash it reports."""
 
-    def __init__(self, encoder: Encoder, cache: EmbeddingCache) -> None:
-        self.inner = encoder
-        self.cache = cache
-        self.hits = 0
-        self.misses = 0
+    def __init__(self, inner: Encoder) -> None:
+        self.inner = inner
 
     @property
     def model_id(self) -> str:
@@ -206,6 +204,16 @@ class CachingEncoder:
     def weights_sha256(self) -> str:
         """The wrapped model's weights hash."""
         return self.inner.weights_sha256
+
+
+class CachingEncoder(EncoderWrapper):
+    """An encoder whose results are kept in an :class:`EmbeddingCache`."""
+
+    def __init__(self, encoder: Encoder, cache: EmbeddingCache) -> None:
+        super().__init__(encoder)
+        self.cache = cache
+        self.hits = 0
+        self.misses = 0
 
     @property
     def _model_key(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 from sqlalchemy import select
@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api import rubrics
 from api.auth import Principal, roles
+from api.controllers.base import OrgController, services_of
 from api.db import repo
 from api.db.models import RubricUpload, utcnow
 from api.errors import ApiError
@@ -24,10 +25,6 @@ from screening.rubric import Rubric, rubric_fingerprint
 __all__ = ["RubricController"]
 
 READ = roles("integration", "recruiter", "hr_admin")
-
-
-def _services(request: Request[Any, Any, Any]) -> Services:
-    return request.app.state.services
 
 
 def _parse(services: Services, toml: str) -> Rubric:
@@ -54,19 +51,18 @@ def _validation(rubric: Rubric) -> RubricValidation:
     )
 
 
-class RubricController(Controller):
+class RubricController(OrgController):
     """Rubrics visible to the caller's organisation."""
 
     path = "/v1/rubrics"
     tags = ["rubrics"]  # noqa: RUF012
-    security = [{"apiKey": []}]  # noqa: RUF012
 
     @get("/", operation_id="listRubrics", opt=READ, summary="List rubrics")
     async def list_rubrics(
         self, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
     ) -> list[RubricSummary]:
         """Built-in rubrics and this organisation's uploads, newest version of each."""
-        services = _services(request)
+        services = services_of(request)
         out: list[RubricSummary] = []
         async with services.sessions() as session:
             for rubric_id in await rubrics.visible_ids(session, services.library, principal.org_id):
@@ -91,7 +87,7 @@ class RubricController(Controller):
         rubric_id: Annotated[str, Parameter(description="The rubric's id.", max_length=64)],
     ) -> RubricDetail:
         """Return the newest version in full, and every version with its fingerprint and whether it was used."""
-        services = _services(request)
+        services = services_of(request)
         async with services.sessions() as session:
             entries = await rubrics.visible(session, services.library, principal.org_id, rubric_id)
             if not entries:
@@ -123,14 +119,14 @@ class RubricController(Controller):
         self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], data: JSONBody[RubricUploadIn]
     ) -> RubricValidation:
         """Check rubric TOML without storing it; every problem is listed with its location."""
-        return _validation(_parse(_services(request), data.toml))
+        return _validation(_parse(services_of(request), data.toml))
 
     @post("/", operation_id="uploadRubric", status_code=201, opt=roles("hr_admin"), summary="Upload a rubric version")
     async def upload(
         self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], data: JSONBody[RubricUploadIn]
     ) -> Response[RubricValidation]:
         """Store a new version for this organisation. A version that has scored anyone cannot change (409)."""
-        services = _services(request)
+        services = services_of(request)
         rubric = _parse(services, data.toml)
         if rubric.id in services.library.ids():
             raise ApiError(
@@ -186,10 +182,8 @@ class RubricController(Controller):
                 if status == 201 or existing is not None:
                     await repo.add_audit(
                         session,
-                        org_id=principal.org_id,
-                        actor_key_id=principal.key_id,
-                        actor_role=principal.role,
-                        action="rubric_uploaded",
+                        principal,
+                        "rubric_uploaded",
                         details={"rubric_id": rubric.id, "version": rubric.version, "fingerprint": fingerprint},
                     )
         except IntegrityError as exc:

@@ -6,15 +6,15 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, JSONBody, Parameter
 
 from api import records
 from api.auth import Principal, roles
+from api.controllers.base import OrgController, services_of
 from api.db import repo
 from api.schemas import AuditEntry, AuditLog, Erasure, Page, ReviewIn, ScreeningIn, ScreeningOut, ScreeningStatus
-from api.services import Services
 
 __all__ = ["CandidateController", "ScreeningController"]
 
@@ -23,20 +23,15 @@ ScreeningId = Annotated[str, Parameter(description="The screening record's id.",
 READ = roles("integration", "recruiter", "hr_admin")
 
 
-def _services(request: Request[Any, Any, Any]) -> Services:
-    return request.app.state.services
-
-
 def _json(body: bytes, status: int = 200) -> Response[Any]:
     return Response(content=body, status_code=status, media_type=JSON)
 
 
-class ScreeningController(Controller):
+class ScreeningController(OrgController):
     """Screening records of the caller's organisation."""
 
     path = "/v1/screenings"
     tags = ["screenings"]  # noqa: RUF012
-    security = [{"apiKey": []}]  # noqa: RUF012
 
     @post(
         "/",
@@ -62,7 +57,7 @@ class ScreeningController(Controller):
         ] = None,
     ) -> Response[ScreeningOut]:
         """Score the answers against the rubric and store the record; ``201`` means it is durably stored."""
-        body, status = await records.create(_services(request), principal, data, idempotency_key)
+        body, status = await records.create(services_of(request), principal, data, idempotency_key)
         return _json(body, status)
 
     @get("/", operation_id="listScreenings", opt=READ, summary="List screenings")
@@ -89,7 +84,7 @@ class ScreeningController(Controller):
             created_after=created_after,
             created_before=created_before,
         )
-        async with _services(request).sessions() as session:
+        async with services_of(request).sessions() as session:
             rows, next_cursor = await repo.list_screenings(session, principal.org_id, filters, cursor, limit)
         return Page(items=tuple(records.summary(r) for r in rows), next_cursor=next_cursor)
 
@@ -98,7 +93,7 @@ class ScreeningController(Controller):
         self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], screening_id: ScreeningId
     ) -> Response[ScreeningOut]:
         """Return the stored report (byte-identical to when it was scored), reviews, decision and history."""
-        return _json(await records.view(_services(request), principal, screening_id))
+        return _json(await records.view(services_of(request), principal, screening_id))
 
     @post(
         "/{screening_id:str}/reviews",
@@ -115,7 +110,7 @@ class ScreeningController(Controller):
         data: JSONBody[ReviewIn],
     ) -> Response[ScreeningOut]:
         """Record a human review with its reason; the model's level is kept beside it."""
-        return _json(await records.review(_services(request), principal, screening_id, data), 201)
+        return _json(await records.review(services_of(request), principal, screening_id, data), 201)
 
     @post(
         "/{screening_id:str}/rescore",
@@ -128,7 +123,7 @@ class ScreeningController(Controller):
         self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], screening_id: ScreeningId
     ) -> Response[ScreeningOut]:
         """Score again with the current model and rubric; old results stay in history, reviews stand."""
-        return _json(await records.rescore(_services(request), principal, screening_id))
+        return _json(await records.rescore(services_of(request), principal, screening_id))
 
     @get(
         "/{screening_id:str}/audit",
@@ -140,7 +135,7 @@ class ScreeningController(Controller):
         self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], screening_id: ScreeningId
     ) -> AuditLog:
         """Everything that happened to the record, oldest first (append-only)."""
-        async with _services(request).sessions() as session:
+        async with services_of(request).sessions() as session:
             await repo.get_screening(session, principal.org_id, screening_id)
             events = await repo.audit_for(session, principal.org_id, screening_id)
         return AuditLog(
@@ -158,15 +153,14 @@ class ScreeningController(Controller):
         self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], screening_id: ScreeningId
     ) -> Response[dict[str, Any]]:
         """Export the record with the candidate's answers and its audit log; the export is audited."""
-        return _json(await records.export(_services(request), principal, screening_id))
+        return _json(await records.export(services_of(request), principal, screening_id))
 
 
-class CandidateController(Controller):
+class CandidateController(OrgController):
     """Data-protection requests about one candidate."""
 
     path = "/v1/candidates"
     tags = ["candidates"]  # noqa: RUF012
-    security = [{"apiKey": []}]  # noqa: RUF012
 
     @delete(
         "/{candidate_id:str}",
@@ -182,5 +176,5 @@ class CandidateController(Controller):
         candidate_id: Annotated[str, Parameter(description="The ATS candidate id to erase.", max_length=200)],
     ) -> Erasure:
         """Erase answers, reports and reviews of every screening of this candidate; the audit log says so."""
-        count, seq = await records.erase(_services(request), principal, candidate_id)
+        count, seq = await records.erase(services_of(request), principal, candidate_id)
         return Erasure(erased_screenings=count, audit_seq=seq)

@@ -12,7 +12,7 @@ import msgspec
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import hash_token, new_token
+from api.auth import Principal, hash_token, new_token
 from api.db.models import ApiKey, AuditEvent, IdempotencyKey, ModelResult, Review, Screening, utcnow
 from api.errors import ApiError, FieldError
 
@@ -36,22 +36,20 @@ __all__ = [
 
 async def add_audit(
     session: AsyncSession,
-    *,
-    org_id: str,
-    actor_key_id: str,
-    actor_role: str,
+    actor: Principal,
     action: str,
+    *,
     screening_id: str | None = None,
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> AuditEvent:
-    """Append an audit entry (in the caller's transaction)."""
+    """Append an audit entry of ``actor``'s organisation (in the caller's transaction)."""
     event = AuditEvent(
-        org_id=org_id,
+        org_id=actor.org_id,
         screening_id=screening_id,
         action=action,
-        actor_key_id=actor_key_id,
-        actor_role=actor_role,
+        actor_key_id=actor.key_id,
+        actor_role=actor.role,
         details=details or {},
         created_at=at or utcnow(),
     )

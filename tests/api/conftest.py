@@ -8,7 +8,6 @@ Backends: ``embedded`` (SQLite file + in-memory stores) and ``servers`` (Postgre
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import threading
 import uuid
@@ -19,21 +18,17 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from api_support import add_key
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from api.app import create_app
-from api.auth import hash_token, new_token
 from api.db.engine import create_engine, migrate, session_factory
-from api.db.models import ApiKey, utcnow
 from api.settings import Settings
 from screening.engine import build_scorer
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = [json.loads(line) for line in (REPO_ROOT / "examples" / "candidates.jsonl").read_text().splitlines() if line]
-RUBRIC = "customer-service-attitude"
 BACKENDS = ["embedded", "servers"]
 
 KeyMaker = Callable[..., Awaitable[dict[str, str]]]
@@ -155,22 +150,6 @@ async def loop_client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
     await lifespan
 
 
-async def add_key(settings: Settings, org: str, role: str) -> tuple[str, dict[str, str]]:
-    """Store a new key; ``(key_id, headers)``."""
-    key_id, token = new_token()
-    engine = create_engine(settings.database_url)
-    try:
-        async with engine.begin() as connection:
-            await connection.execute(
-                ApiKey.__table__.insert().values(
-                    id=key_id, org_id=org, role=role, name="test", token_sha256=hash_token(token), created_at=utcnow()
-                )
-            )
-    finally:
-        await engine.dispose()
-    return key_id, {"Authorization": f"Bearer {token}"}
-
-
 @pytest_asyncio.fixture
 async def db(settings: Settings) -> AsyncIterator[async_sessionmaker]:
     """Sessions on the test's own event loop (the app runs on the test client's loop)."""
@@ -187,34 +166,3 @@ async def key(settings: Settings) -> KeyMaker:
         return (await add_key(settings, org, role))[1]
 
     return make
-
-
-def screening_body(example: int = 0, answers: int = 2, **changes: Any) -> dict[str, Any]:
-    """A screening request from one of the example candidates (its first ``answers`` answers: scoring is slow)."""
-    candidate = EXAMPLES[example]
-    body = {
-        "candidate_id": candidate["candidate_id"],
-        "application_id": f"app-{candidate['candidate_id']}",
-        "rubric": {"id": RUBRIC},
-        "answers": candidate["answers"][:answers],
-    }
-    body.update(changes)
-    return body
-
-
-def raw_report(body: bytes) -> bytes:
-    """The ``report`` member of a screening response, as the exact bytes sent."""
-    start = body.index(b'"report":') + len(b'"report":')
-    end = body.index(b',"decision":', start)
-    return body[start:end]
-
-
-def assert_problem(response: Any, status: int, slug: str) -> dict[str, Any]:
-    """The response is RFC 9457 problem details of this status and type."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    problem = response.json()
-    assert problem["status"] == status
-    assert problem["type"].endswith("/" + slug), problem
-    assert problem["title"] and problem["detail"]
-    return problem

@@ -7,7 +7,7 @@ import time
 
 import msgspec
 import pytest
-from conftest import add_key, assert_problem, screening_body
+from api_support import add_key, assert_problem, screening_body
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app

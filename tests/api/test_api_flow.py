@@ -6,7 +6,7 @@ import asyncio
 
 import msgspec
 import pytest
-from conftest import RUBRIC, assert_problem, raw_report, screening_body
+from api_support import RUBRIC, assert_problem, raw_report, screening_body
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import pytest_asyncio
-from conftest import assert_problem, screening_body
+from api_support import assert_problem, screening_body
 from test_api_rubrics import rubric_toml
 
 pytestmark = pytest.mark.asyncio

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import assert_problem
+from api_support import assert_problem
 
 pytestmark = pytest.mark.asyncio
 

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from conftest import assert_problem, raw_report, screening_body
+from api_support import assert_problem, raw_report, screening_body
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 

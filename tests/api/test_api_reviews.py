@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import assert_problem, raw_report, screening_body
+from api_support import assert_problem, raw_report, screening_body
 from sqlalchemy import select
 
 from api.db.models import AuditEvent, ModelResult, Review, Screening

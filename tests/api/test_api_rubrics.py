@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import RUBRIC, assert_problem, screening_body
+from api_support import RUBRIC, assert_problem, screening_body
 
 from screening.paths import builtin_rubrics_dir
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import RUBRIC, raw_report, screening_body
+from api_support import RUBRIC, raw_report, screening_body
 
 
 def _free_port() -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import screening_body
+from api_support import screening_body
 
 from api.settings import Settings, SettingsError
 
