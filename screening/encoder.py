@@ -81,7 +81,7 @@ def _file_sha256(path: Path) -> str:
 class SentenceTransformerEncoder:
     """A sentence-transformers model behind the one-method seam."""
 
-    def __init__(self, name_or_path: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu") -> None:
+    def __init__(self, name_or_path: str = DEFAULT_MODEL, batch_size: int = 4, device: str = "cpu") -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 

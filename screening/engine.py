@@ -19,7 +19,7 @@ def build_scorer(
     *,
     cache_dir: Path | None = None,
     spacy_pipeline: str | None = None,
-    batch_size: int = 32,
+    batch_size: int = 4,
     method: MethodConfig = DEFAULT_METHOD,
 ) -> Scorer:
     """A :class:`Scorer` with the given model; rubric embeddings cached under ``cache_dir``."""

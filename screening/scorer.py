@@ -160,7 +160,8 @@ class Scorer:
             return None
         units = _units(analysis, vectors)
         kept = relevant_sentences(units, question, self.method)
-        plans = [plan_dimension(units, kept, m, prepared.rubric, self.method) for m in question.measures]
+        whole = analysis.text.strip()
+        plans = [plan_dimension(units, kept, whole, m, prepared.rubric, self.method) for m in question.measures]
         return units, plans
 
     def _score_answer(

@@ -126,7 +126,7 @@ class DimensionPlan(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def plan_dimension(
-    units: list[Unit], kept: list[int], measure: PreparedMeasure, rubric: Rubric, config: MethodConfig
+    units: list[Unit], kept: list[int], whole_text: str, measure: PreparedMeasure, rubric: Rubric, config: MethodConfig
 ) -> DimensionPlan:
     """Find the kept sentences that deny a good behaviour; the rest form the core text."""
     negations = []
@@ -148,7 +148,10 @@ def plan_dimension(
         if hit:
             negations.append((index, level, hit))
     denied = {index for index, _, _ in negations}
-    core = " ".join(units[i].text for i in kept if i not in denied)
+    if len(kept) == len(units) and not denied:
+        core = whole_text  # nothing set aside: the answer as written, already encoded
+    else:
+        core = " ".join(units[i].text for i in kept if i not in denied)
     return DimensionPlan(kept=tuple(kept), negations=tuple(negations), core_text=core)
 
 

@@ -50,6 +50,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=30, help="runs for single-candidate latency")
     parser.add_argument("--batch", type=int, default=100, help="candidates in the batch")
     parser.add_argument("--batch-repeats", type=int, default=3)
+    parser.add_argument("--encoder-batch-size", type=int, default=None, help="texts per model call (default: the engine's)")
     args = parser.parse_args()
     rubric = resolve_rubric("customer-service-attitude")
     heldout = builtin_rubrics_dir() / "heldout" / "customer-service-attitude.jsonl"
@@ -63,7 +64,7 @@ def main() -> int:
         chosen = [questions[(n + k * 5) % len(questions)] for k in range(ANSWERS_PER_CANDIDATE)]
         answers = tuple(Answer(question_id=q, text=by_question[q][n % len(by_question[q])]) for q in chosen)
         candidates.append(CandidateAnswers(candidate_id=f"bench-{n:03d}", answers=answers))
-    scorer = build_scorer()
+    scorer = build_scorer() if args.encoder_batch_size is None else build_scorer(batch_size=args.encoder_batch_size)
     scorer.prepare(rubric).warm()
     encoder = scorer.encoder
     one = candidates[0]
