@@ -59,8 +59,9 @@ def overall_score(rubric: Rubric, dimensions: Sequence[DimensionScore]) -> Overa
     scale = rubric.scale
     share = sum(w for _, w in scored) / sum(weights.values())
     confidence = (_weighted_mean([(d.confidence, w) for d, w in scored]) or 0.0) * share
+    level = round(level, 2)  # the score is read from the level as reported, so the two always agree
     return Overall(
-        level=round(level, 2),
+        level=level,
         score=round((level - scale.min) / scale.span * 100, 1),
         label=scale.label(level),
         confidence=round(confidence, 2),
