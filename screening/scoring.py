@@ -13,7 +13,7 @@ from __future__ import annotations
 import msgspec
 import numpy as np
 
-from screening.anchor import AnchorSet, estimate_unit
+from screening.anchor import AnchorSet, UnitEstimate, estimate_unit
 from screening.explain import rationale
 from screening.method import MethodConfig
 from screening.prepared import PreparedMeasure, PreparedQuestion
@@ -43,6 +43,26 @@ class _Scored(msgspec.Struct, kw_only=True):
     similarities: np.ndarray
 
 
+def _estimate(embedding: np.ndarray, measure: PreparedMeasure, config: MethodConfig) -> UnitEstimate:
+    """What one embedding says about the level of one measured dimension."""
+    return estimate_unit(
+        embedding,
+        measure.anchors,
+        measure.model,
+        top_k=config.top_k,
+        local_weight=config.local_weight,
+        local_temperature=config.local_temperature,
+    )
+
+
+def _scored(unit: Unit, measure: PreparedMeasure, rubric: Rubric, config: MethodConfig) -> _Scored:
+    """A unit with its level (clamped to the scale), relevance and similarities."""
+    estimate = _estimate(unit.embedding, measure, config)
+    item = _Scored(unit=unit, **msgspec.structs.asdict(estimate))
+    item.level = rubric.scale.clamp(estimate.level)
+    return item
+
+
 def _matches(anchors: AnchorSet, similarities: np.ndarray, count: int) -> tuple[ReferenceMatch, ...]:
     order = np.argsort(-similarities, kind="stable")[:count]
     return tuple(
@@ -58,14 +78,7 @@ def _negation_hit(
     unit, scale, anchors = scored.unit, rubric.scale, measure.anchors
     worst: tuple[float, NegationHit] | None = None
     for clause_embedding in unit.affirmed_embeddings:
-        clause = estimate_unit(
-            clause_embedding,
-            anchors,
-            measure.model,
-            top_k=config.top_k,
-            local_weight=config.local_weight,
-            local_temperature=config.local_temperature,
-        )
+        clause = _estimate(clause_embedding, measure, config)
         if clause.level <= scale.midpoint:
             continue  # it denies a weak behaviour ("I would never ignore her"): no credit removed
         given = min(scored.level, scale.min + scale.max - clause.level)
@@ -134,17 +147,7 @@ def plan_dimension(
         unit = units[index]
         if not unit.affirmed_embeddings:
             continue
-        estimate = estimate_unit(
-            unit.embedding,
-            measure.anchors,
-            measure.model,
-            top_k=config.top_k,
-            local_weight=config.local_weight,
-            local_temperature=config.local_temperature,
-        )
-        item = _Scored(unit=unit, **msgspec.structs.asdict(estimate))
-        item.level = rubric.scale.clamp(estimate.level)
-        level, hit = _negation_hit(item, measure, rubric, config)
+        level, hit = _negation_hit(_scored(unit, measure, rubric, config), measure, rubric, config)
         if hit:
             negations.append((index, level, hit))
     denied = {index for index, _, _ in negations}
@@ -173,36 +176,14 @@ def score_dimension(
     was given; each red flag takes ``red_flag_penalty`` of the scale off.
     """
     anchors, scale = measure.anchors, rubric.scale
-    scored: list[_Scored] = []
-    for unit in units:
-        estimate = estimate_unit(
-            unit.embedding,
-            anchors,
-            measure.model,
-            top_k=config.top_k,
-            local_weight=config.local_weight,
-            local_temperature=config.local_temperature,
-        )
-        scored.append(_Scored(unit=unit, **msgspec.structs.asdict(estimate)))
-        scored[-1].level = scale.clamp(estimate.level)
+    scored = [_scored(unit, measure, rubric, config) for unit in units]
     denied = {index: level for index, level, _ in plan.negations}
     for index, level in denied.items():
         scored[index].level = level
     kept = [scored[i] for i in plan.kept] or scored
     flags = [f for f in (_red_flag_hit(s, measure, rubric, config) for s in kept) if f]
     core_count = len(kept) - len(denied)
-    core = (
-        estimate_unit(
-            core_embedding,
-            anchors,
-            measure.model,
-            top_k=config.top_k,
-            local_weight=config.local_weight,
-            local_temperature=config.local_temperature,
-        )
-        if core_embedding is not None
-        else None
-    )
+    core = _estimate(core_embedding, measure, config) if core_embedding is not None else None
     parts = [scale.clamp(core.level)] * core_count if core and core_count else []
     parts += list(denied.values())
     mixed = float(np.mean(parts)) if parts else float(np.mean([s.level for s in kept]))
