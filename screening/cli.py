@@ -183,6 +183,18 @@ def _cmd_list(_: argparse.Namespace) -> int:
     return 0
 
 
+def _add_model_options(command: argparse.ArgumentParser) -> None:
+    """The encoder model and embedding cache options of the commands that score."""
+    command.add_argument(
+        "--model",
+        default=os.environ.get("SCREENING_MODEL", "sentence-transformers/all-MiniLM-L6-v2"),
+        help="sentence-transformers model name or folder (default: $SCREENING_MODEL or all-MiniLM-L6-v2)",
+    )
+    command.add_argument(
+        "--cache-dir", type=Path, help="embedding cache folder (default: $SCREENING_CACHE_DIR or ~/.cache)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with the web service's subcommands when ``api`` is installed."""
     parser = argparse.ArgumentParser(
@@ -198,14 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--rubric-version", help="pin a version of a built-in rubric")
     score.add_argument("--out", type=Path, help="write here (atomically) instead of stdout")
     score.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
-    score.add_argument(
-        "--model",
-        default=os.environ.get("SCREENING_MODEL", "sentence-transformers/all-MiniLM-L6-v2"),
-        help="sentence-transformers model name or folder (default: $SCREENING_MODEL or all-MiniLM-L6-v2)",
-    )
-    score.add_argument(
-        "--cache-dir", type=Path, help="embedding cache folder (default: $SCREENING_CACHE_DIR or ~/.cache)"
-    )
+    _add_model_options(score)
     score.set_defaults(handler=_cmd_score)
 
     rubric = commands.add_parser("rubric", help="validate, show or list rubrics")
@@ -220,8 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = rubric_commands.add_parser("check", help="score each reference with itself held out; list those off by >1")
     check.add_argument("rubric", help="a built-in rubric id or a rubric .toml path")
     check.add_argument("--question", help="only this question's references")
-    check.add_argument("--model", default=os.environ.get("SCREENING_MODEL", "sentence-transformers/all-MiniLM-L6-v2"))
-    check.add_argument("--cache-dir", type=Path)
+    _add_model_options(check)
     check.set_defaults(handler=_cmd_check)
     listing = rubric_commands.add_parser("list", help="list built-in rubrics")
     listing.set_defaults(handler=_cmd_list)
