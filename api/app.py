@@ -30,7 +30,7 @@ from api.errors import exception_handlers
 from api.metrics import Metrics, instrument_scorer
 from api.services import Services
 from api.settings import Settings
-from screening.engine import build_scorer
+from screening.engine import build_scorer, method_named
 from screening.paths import builtin_rubrics_dir
 from screening.rubric import RubricLibrary
 from screening.scorer import Scorer
@@ -46,7 +46,7 @@ def default_scorer_factory(settings: Settings) -> ScorerFactory:
 
     def build() -> Scorer:
         cache_dir = Path(settings.cache_dir) if settings.cache_dir else None
-        return build_scorer(settings.model, cache_dir=cache_dir)
+        return build_scorer(settings.model, cache_dir=cache_dir, method=method_named(settings.method))
 
     return build
 

@@ -30,7 +30,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     database_url: str = "sqlite+aiosqlite:///./screening.sqlite3"
     redis_url: str | None = None
     redis_prefix: Annotated[str, Meta(min_length=1, max_length=64)] = "screening"
-    model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    model: str | None = None
+    method: str | None = None
     cache_dir: str | None = None
     scoring_concurrency: Annotated[int, Meta(ge=1, le=64)] = 2
     max_body_bytes: Annotated[int, Meta(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024

@@ -19,9 +19,9 @@ import msgspec
 
 from screening.errors import InputLineError, InvalidRubric, ScreeningError
 from screening.inputs import validate_answers
-from screening.paths import builtin_rubrics_dir
+from screening.paths import builtin_rubrics_dir, default_cache_dir
 from screening.report import CandidateAnswers, CandidateReport
-from screening.rubric import Rubric, RubricLibrary, load_rubric
+from screening.rubric import Rubric, RubricLibrary, load_rubric, rubric_warnings
 from screening.table import render_table
 
 __all__ = ["main", "read_candidates", "resolve_rubric"]
@@ -103,12 +103,12 @@ def _write_reports(reports: Sequence[CandidateReport], out: IO[str], fmt: str) -
 def _cmd_score(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from screening.engine import build_scorer
+    from screening.engine import build_scorer, method_named
 
     rubric = resolve_rubric(args.rubric, args.rubric_version)
     lines = Path(args.input).read_text(encoding="utf-8").splitlines()
     candidates = read_candidates(lines, rubric)
-    scorer = build_scorer(args.model, cache_dir=args.cache_dir)
+    scorer = build_scorer(args.model, cache_dir=args.cache_dir, method=method_named(args.method))
     with tqdm(total=len(candidates), unit="candidate", file=sys.stderr, disable=len(candidates) < 2) as bar:
         reports = scorer.score_many(rubric, candidates, on_progress=bar.update)
     with _atomic_output(args.out) as out:
@@ -131,6 +131,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             f"{path}: ok ({rubric.id} {rubric.version}, {len(rubric.questions)} questions, "
             f"{len(rubric.dimensions)} dimensions, {len(rubric.references)} reference responses)"
         )
+        for warning in rubric_warnings(rubric):
+            print(f"  warning: {warning.location}: {warning.message}")
     return 1 if failed else 0
 
 
@@ -161,10 +163,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from screening.consistency import held_out_levels
-    from screening.engine import build_scorer
+    from screening.engine import build_scorer, method_named
 
     rubric = resolve_rubric(args.rubric)
-    scorer = build_scorer(args.model, cache_dir=args.cache_dir)
+    scorer = build_scorer(args.model, cache_dir=args.cache_dir, method=method_named(args.method))
     indices = [i for i, r in enumerate(rubric.references) if args.question in (None, r.question)]
     with tqdm(total=len(indices), unit="reference", file=sys.stderr) as bar:
         results = held_out_levels(scorer, rubric, indices, on_progress=bar.update)
@@ -183,12 +185,26 @@ def _cmd_list(_: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_model_build(args: argparse.Namespace) -> int:
+    from screening.behaviour_model import BEHAVIOUR_MODEL
+    from screening.engine import open_encoder
+
+    encoder = open_encoder(BEHAVIOUR_MODEL, args.cache_dir or default_cache_dir())
+    print(f"{encoder.model_id}: weights sha256 {encoder.weights_sha256}")
+    return 0
+
+
 def _add_model_options(command: argparse.ArgumentParser) -> None:
     """The encoder model and embedding cache options of the commands that score."""
     command.add_argument(
         "--model",
-        default=os.environ.get("SCREENING_MODEL", "sentence-transformers/all-MiniLM-L6-v2"),
-        help="sentence-transformers model name or folder (default: $SCREENING_MODEL or all-MiniLM-L6-v2)",
+        default=os.environ.get("SCREENING_MODEL") or None,
+        help="sentence-transformers model name or folder (default: $SCREENING_MODEL or the method's own encoder)",
+    )
+    command.add_argument(
+        "--method",
+        default=os.environ.get("SCREENING_METHOD") or None,
+        help="versioned scoring method, e.g. screening.anchor-regression.v1 (default: $SCREENING_METHOD or v2)",
     )
     command.add_argument(
         "--cache-dir", type=Path, help="embedding cache folder (default: $SCREENING_CACHE_DIR or ~/.cache)"
@@ -229,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_cmd_check)
     listing = rubric_commands.add_parser("list", help="list built-in rubrics")
     listing.set_defaults(handler=_cmd_list)
+
+    model = commands.add_parser("model", help="build the models the scoring methods need")
+    model_commands = model.add_subparsers(dest="model_command", required=True)
+    build = model_commands.add_parser("build", help="build the behaviour encoder of method v2 (once, about 5 minutes)")
+    build.add_argument("--cache-dir", type=Path, help="cache folder (default: $SCREENING_CACHE_DIR or ~/.cache)")
+    build.set_defaults(handler=_cmd_model_build)
 
     try:
         from api.cli import register

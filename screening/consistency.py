@@ -2,7 +2,10 @@
 
 A reference that lands more than one level from its own level is an anchor the method
 cannot tell apart from references at other levels: rewrite it so that its behaviour, not
-its topic, says its level.
+its topic, says its level. Method v1 re-scores the rubric without the reference; method
+v2 reads the reference's features computed without it with a stacked model fitted on the
+other questions (no refit per reference). Validity on independent answers comes first:
+this check finds confusable anchors, it is not what a rubric is tuned to.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Callable, Iterable
 
 import msgspec
 
+from screening.learned import held_out_anchor_levels
 from screening.report import Answer, CandidateAnswers
 from screening.rubric import Rubric
 from screening.scorer import Scorer
@@ -39,6 +43,8 @@ def held_out_levels(
     scorer: Scorer, rubric: Rubric, indices: Iterable[int], on_progress: Callable[[int], None] | None = None
 ) -> list[HeldOutReference]:
     """Score each chosen reference as a candidate's answer against the rubric without it."""
+    if scorer.method.learned:
+        return _held_out_learned(scorer, rubric, list(indices), on_progress)
     results = []
     for index in indices:
         reference = rubric.references[index]
@@ -58,6 +64,37 @@ def held_out_levels(
             )
         )
         scorer.forget(without)
+        if on_progress:
+            on_progress(1)
+    return results
+
+
+def _held_out_learned(
+    scorer: Scorer, rubric: Rubric, indices: list[int], on_progress: Callable[[int], None] | None
+) -> list[HeldOutReference]:
+    prepared = scorer.prepare(rubric)
+    levels = held_out_anchor_levels(rubric, prepared.unit, scorer.method)
+    position: dict[int, tuple[str, str, int]] = {}
+    counts: dict[tuple[str, str], int] = {}
+    for index, reference in enumerate(rubric.references):
+        key = (reference.question, reference.dimension)
+        position[index] = (*key, counts.get(key, 0))
+        counts[key] = counts.get(key, 0) + 1
+    results = []
+    for index in indices:
+        reference = rubric.references[index]
+        level = levels.get(position[index])
+        results.append(
+            HeldOutReference(
+                index=index,
+                question=reference.question,
+                dimension=reference.dimension,
+                level=reference.level,
+                held_out_level=None if level is None else round(level, 2),
+                status="scored" if level is not None else "needs_review",
+                text=reference.text,
+            )
+        )
         if on_progress:
             on_progress(1)
     return results

@@ -81,11 +81,14 @@ def _file_sha256(path: Path) -> str:
 class SentenceTransformerEncoder:
     """A sentence-transformers model behind the one-method seam."""
 
-    def __init__(self, name_or_path: str = DEFAULT_MODEL, batch_size: int = 4, device: str = "cpu") -> None:
+    def __init__(
+        self, name_or_path: str = DEFAULT_MODEL, batch_size: int = 4, device: str = "cpu", model_id: str | None = None
+    ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
-        self._model_id, source = resolve_model_path(name_or_path)
+        resolved_id, source = resolve_model_path(name_or_path)
+        self._model_id = model_id or resolved_id
         try:
             self._model = SentenceTransformer(source, device=device)
         except Exception as exc:  # any load failure means the same thing to the caller

@@ -5,7 +5,8 @@ ScreeningError
 ├── RubricNotFound         no rubric with that id (or version) is known
 ├── InvalidInput           a candidate's answers do not fit the rubric (unknown question ids, ...)
 ├── InputLineError         a line of an input file cannot be decoded (names line and field)
-└── ModelError             the encoder model cannot be loaded or does not match its manifest
+├── ModelError             the encoder model cannot be loaded or does not match its manifest
+└── InvalidMethod          no scoring method with that versioned id
 
 Every error carries a stable ``code`` and a message that says what was given and what
 would fix it. The web layer maps these to HTTP problem details; the engine never
@@ -21,6 +22,7 @@ import msgspec
 __all__ = [
     "InputLineError",
     "InvalidInput",
+    "InvalidMethod",
     "InvalidRubric",
     "ModelError",
     "Problem",
@@ -97,3 +99,13 @@ class ModelError(ScreeningError):
     """The encoder model cannot be loaded, or its weights do not match the manifest."""
 
     code = "model-error"
+
+
+class InvalidMethod(ScreeningError):
+    """No scoring method has this versioned id."""
+
+    code = "invalid-method"
+
+    def __init__(self, given: str, known: Sequence[str]) -> None:
+        self.given = given
+        super().__init__(f"No scoring method {given!r}. Available: {', '.join(known)}.")

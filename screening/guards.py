@@ -7,6 +7,8 @@ off-topic). Each returns a :class:`~screening.report.Reason` or ``None``.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from screening.method import MethodConfig
@@ -14,10 +16,10 @@ from screening.prepared import PreparedQuestion
 from screening.report import Reason
 from screening.text import TextAnalysis, ngram_overlap
 
-__all__ = ["FUNCTION_WORDS", "NO_BEHAVIOUR", "UNSCORABLE", "similarity_guards", "text_guards"]
+__all__ = ["FUNCTION_WORDS", "NO_BEHAVIOUR", "UNSCORABLE", "non_answer", "similarity_guards", "text_guards"]
 
 # Reasons after which no level is computed at all (there is nothing to compare).
-UNSCORABLE = frozenset({"empty", "not_english"})
+UNSCORABLE = frozenset({"empty", "not_english", "non_answer"})
 # Reasons that mean the answer describes no behaviour at all: it is held at the scale's minimum.
 NO_BEHAVIOUR = frozenset({"keyword_list"})
 
@@ -85,6 +87,21 @@ FUNCTION_WORDS = frozenset(
 )
 
 
+# Whole answers that say the candidate has no answer.
+_NON_ANSWER = re.compile(
+    r"^(i )?(really )?(do ?n[o']?t|dont) know|^no (idea|clue|comment)|^(i'?m )?not sure|^dunno|^idk|^pass$|^n/?a$"
+    r"|^nothing$|^(i )?(can'?t|cannot) (say|answer)|^(i )?have no (idea|clue)"
+)
+NON_ANSWER_MAX_WORDS = 8
+RIGHT_QUOTE = chr(0x2019)
+
+
+def non_answer(analysis: TextAnalysis) -> bool:
+    """Whether the answer only says the candidate has no answer ("I don't know", "no idea")."""
+    text = " ".join(analysis.text.lower().replace(RIGHT_QUOTE, "'").split()).strip(" .!?")
+    return analysis.word_count <= NON_ANSWER_MAX_WORDS and bool(_NON_ANSWER.search(text))
+
+
 def text_guards(analysis: TextAnalysis, question: PreparedQuestion, config: MethodConfig) -> list[Reason]:
     """Guards that need only the text: at most the first reason that applies, most basic first."""
     qid = question.question_id
@@ -99,6 +116,8 @@ def text_guards(analysis: TextAnalysis, question: PreparedQuestion, config: Meth
                 question_id=qid,
             )
         ]
+    if non_answer(analysis):
+        return [Reason(code="non_answer", detail="The answer says the candidate has no answer.", question_id=qid)]
     reasons: list[Reason] = []
     function_share = sum(1 for w in analysis.lemmas if w in FUNCTION_WORDS) / max(len(analysis.lemmas), 1)
     if analysis.word_count >= 3 and function_share < config.keyword_list_function_share:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
-__all__ = ["DEFAULT_METHOD", "MethodConfig"]
+__all__ = ["DEFAULT_METHOD", "METHODS", "METHOD_V1", "METHOD_V2", "MethodConfig"]
 
 
 class MethodConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -48,6 +48,23 @@ class MethodConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     # Explanation size.
     evidence_per_dimension: int = 3
     matches_per_evidence: int = 3
+    # Method v2 (stacked levels; see screening.stacked): nearest-anchor shares, the grids the
+    # member and stacked regularisation strengths are chosen from by cross-validation, the
+    # model-answer view of each anchor, the seed of every fold split.
+    neighbours_k: int = 7
+    neighbours_temperature: float = 0.05
+    member_c_grid: tuple[float, ...] = (1.0, 10.0, 100.0)
+    stack_c_grid: tuple[float, ...] = (0.1, 1.0, 10.0)
+    model_answer_view: bool = True
+    seed: int = 0
+    # Method v2: a sentence sharing this share of its word pairs with the prompt restates the
+    # scenario and is set aside.
+    restated_scenario_overlap: float = 0.25
+
+    @property
+    def learned(self) -> bool:
+        """Whether levels come from the stacked learned model (v2) rather than anchor regression (v1)."""
+        return self.version >= 2
 
     @property
     def method_id(self) -> str:
@@ -55,4 +72,7 @@ class MethodConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         return f"screening.{self.name}.v{self.version}"
 
 
-DEFAULT_METHOD = MethodConfig()
+METHOD_V1 = MethodConfig()
+METHOD_V2 = MethodConfig(name="stacked-levels", version=2)
+METHODS = {m.method_id: m for m in (METHOD_V1, METHOD_V2)}
+DEFAULT_METHOD = METHOD_V2

@@ -6,6 +6,7 @@ from the on-disk cache when it has them.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Sequence
 
@@ -14,11 +15,15 @@ import numpy as np
 
 from screening.anchor import AnchorSet, LevelModel, fit_level_model
 from screening.encoder import Encoder
+from screening.learned import LearnedRubric, fit_learned_rubric, text_unit, unit_texts
 from screening.method import MethodConfig
 from screening.rubric import Question, Rubric, rubric_fingerprint
+from screening.stacked import TextUnit
 from screening.text import TextAnalysis
 
 __all__ = ["PreparedMeasure", "PreparedQuestion", "PreparedRubric", "prepare_rubric"]
+
+_WORDS = re.compile(r"[A-Za-z]+")
 
 
 class PreparedMeasure(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,6 +41,7 @@ class PreparedQuestion(msgspec.Struct, frozen=True, kw_only=True):
 
     question_id: str
     prompt_lemmas: tuple[str, ...]
+    prompt_words: tuple[str, ...]
     measures: tuple[PreparedMeasure, ...]
     reference_lemmas: tuple[tuple[str, ...], ...]
     all_references: AnchorSet
@@ -67,7 +73,21 @@ class PreparedRubric:
         self._method = method
         self._dim = next(iter(vectors.values())).shape[0] if vectors else 0
         self._questions: dict[str, PreparedQuestion] = {}
+        self._learned: LearnedRubric | None = None
+        self._vocabulary: frozenset[str] | None = None
         self._lock = threading.Lock()
+
+    def unit(self, text: str) -> TextUnit:
+        """A reference text as method v2 reads it."""
+        return text_unit(self._analyses[text], self._vectors)
+
+    @property
+    def learned(self) -> LearnedRubric:
+        """Method v2's models for this rubric, fitted on first use."""
+        with self._lock:
+            if self._learned is None:
+                self._learned = fit_learned_rubric(self.rubric, self.unit, self._method)
+            return self._learned
 
     def question(self, question_id: str) -> PreparedQuestion:
         """The prepared question, built on first use."""
@@ -76,10 +96,22 @@ class PreparedRubric:
                 self._questions[question_id] = self._prepare_question(self.rubric.question(question_id))
             return self._questions[question_id]
 
+    @property
+    def vocabulary(self) -> frozenset[str]:
+        """Every lowercase word of the rubric's prompts, references and red flags."""
+        if self._vocabulary is None:
+            rubric = self.rubric
+            texts = [q.prompt for q in rubric.questions] + [r.text for r in rubric.references]
+            texts += [t for flags in rubric.red_flags for t in flags.texts]
+            self._vocabulary = frozenset(w.lower() for t in texts for w in _WORDS.findall(t))
+        return self._vocabulary
+
     def warm(self) -> None:
-        """Prepare every question now (a server does this at start-up)."""
+        """Prepare every question (and the learned models) now: a server does this at start-up."""
         for question in self.rubric.questions:
             self.question(question.id)
+        if self._method.learned:
+            _ = self.learned
 
     def _anchors(self, texts: Sequence[str], levels: Sequence[int]) -> AnchorSet:
         return _anchor_set(texts, levels, self._vectors, self._analyses, self._dim)
@@ -104,6 +136,7 @@ class PreparedRubric:
         return PreparedQuestion(
             question_id=question.id,
             prompt_lemmas=self._prompts[question.id].lemmas,
+            prompt_words=tuple(re.findall(r"[a-z']+", question.prompt.lower())),
             measures=tuple(measures),
             reference_lemmas=tuple(self._analyses[r.text].lemmas for r in question_refs),
             all_references=all_references,
@@ -162,9 +195,15 @@ def _level_model(
 def prepare_rubric(
     rubric: Rubric, encoder: Encoder, analyze: Callable[[list[str]], list[TextAnalysis]], method: MethodConfig
 ) -> PreparedRubric:
-    """Analyse and encode every reference, red flag and prompt of ``rubric`` in one batch."""
+    """Analyse and encode every reference, red flag and prompt of ``rubric`` in one batch
+    (with method v2, every sentence and denied clause of the references too).
+    """
     texts = sorted({r.text for r in rubric.references} | {t for f in rubric.red_flags for t in f.texts})
-    vectors = dict(zip(texts, encoder.encode(texts), strict=True))
     analyses = dict(zip(texts, analyze(texts), strict=True))
+    wanted = set(texts)
+    if method.learned:
+        wanted |= {t for text in texts for t in unit_texts(analyses[text])}
+    ordered = sorted(wanted)
+    vectors = dict(zip(ordered, encoder.encode(ordered), strict=True))
     prompts = dict(zip([q.id for q in rubric.questions], analyze([q.prompt for q in rubric.questions]), strict=True))
     return PreparedRubric(rubric, vectors, analyses, prompts, method)

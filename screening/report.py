@@ -38,8 +38,14 @@ ReasonCode = Literal[
     "copied_from_scenario",
     "copied_reference",
     "off_topic",
+    "non_answer",
+    "irrelevant",
     "unanswered",
 ]
+# What an answer is, beyond a level: an ordinary level; one that contradicts a good answer
+# (scored low, reported); on the subject but no answer, a non-answer, off the subject, or
+# nothing to score (these go to a person).
+Outcome = Literal["level", "contradiction", "irrelevant", "non_answer", "off_topic", "unscorable"]
 AnswerText = Annotated[str, Meta(max_length=20_000)]
 CandidateId = Annotated[str, Meta(min_length=1, max_length=200)]
 QuestionId = Annotated[str, Meta(min_length=1, max_length=64)]
@@ -126,6 +132,9 @@ class AnswerDimension(_Out):
     negations: tuple[NegationHit, ...] = ()
     red_flags: tuple[RedFlagHit, ...] = ()
     red_flag_penalty: float = 0.0
+    probabilities: tuple[float, ...] | None = None
+    provisional: bool = False
+    outcome: Outcome = "level"
 
 
 class Correction(_Out):
@@ -144,6 +153,7 @@ class AnswerReport(_Out):
     sentence_count: int
     reasons: tuple[Reason, ...]
     dimensions: tuple[AnswerDimension, ...]
+    outcome: Outcome = "level"
     deflection_cues: tuple[str, ...] = ()
     agency_cues: tuple[str, ...] = ()
     spelling_corrections: tuple[Correction, ...] = ()

@@ -15,7 +15,7 @@ import tomllib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -34,6 +34,7 @@ __all__ = [
     "load_rubric",
     "parse_rubric",
     "rubric_fingerprint",
+    "rubric_warnings",
 ]
 
 Slug = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
@@ -100,13 +101,22 @@ class Question(_Spec):
     setting: str = ""
 
 
-class Reference(_Spec):
-    """A behaviourally anchored example answer at one level of one dimension of one question."""
+Outcome = Literal["contradiction", "irrelevant", "non_answer"]
+
+
+class Reference(_Spec, omit_defaults=True):
+    """A behaviourally anchored example answer at one level of one dimension of one question.
+
+    ``outcome`` marks an example at the scale's minimum that is not merely weak: one that
+    contradicts a good answer, is on the subject but no answer, or is a non-answer ("I don't
+    know"). Method v2 learns these as outcomes of their own.
+    """
 
     question: Slug
     dimension: Slug
     level: int
     text: Text
+    outcome: Outcome | None = None
 
 
 class RedFlagSet(_Spec):
@@ -284,6 +294,12 @@ def _semantic_problems(
                 message="no question measures this dimension; remove it or add it to a question's measures",
             )
     yield from _reference_problems(rubric, question_ids)
+    if len({r.level for r in rubric.references}) == 1 and "references" not in incomplete:
+        yield Problem(
+            location="references",
+            message="every reference response is at one level; add a weak example answer at a lower level "
+            "to any question, so that levels can be learned",
+        )
     yield from _red_flag_problems(rubric, dimension_ids, question_ids)
 
 
@@ -319,14 +335,31 @@ def _scale_problems(scale: Scale) -> Iterator[Problem]:
 
 
 def _scale_end_problems(rubric: Rubric, question_id: str, dimension_id: str, where: str) -> Iterator[Problem]:
-    levels = {r.level for r in rubric.references_for(question_id, dimension_id)}
-    for end in (rubric.scale.min, rubric.scale.max):
-        if end not in levels:
-            yield Problem(
-                location=where,
-                message=f"no reference response at level {end} for dimension {dimension_id!r}; "
-                "both ends of the scale are required",
-            )
+    """A measure needs at least one reference (one model answer is enough)."""
+    if not rubric.references_for(question_id, dimension_id):
+        yield Problem(
+            location=where,
+            message=f"no reference response for dimension {dimension_id!r}; add at least one model answer",
+        )
+
+
+def rubric_warnings(rubric: Rubric) -> list[Problem]:
+    """Things a valid rubric would score less well with: measures whose references miss levels."""
+    warnings = []
+    for qi, question in enumerate(rubric.questions):
+        for mi, measure in enumerate(question.measures):
+            present = {r.level for r in rubric.references_for(question.id, measure.dimension)}
+            missing = [level for level in range(rubric.scale.min, rubric.scale.max + 1) if level not in present]
+            if present and missing:
+                warnings.append(
+                    Problem(
+                        location=f"questions[{qi}] ({question.id}).measures[{mi}]",
+                        message=f"no reference response at level(s) {', '.join(map(str, missing))} for dimension "
+                        f"{measure.dimension!r}; it is scored from the other questions' anchors and its own "
+                        f"({len(present)} level(s)); add examples at the missing levels to sharpen it",
+                    )
+                )
+    return warnings
 
 
 def _reference_problems(rubric: Rubric, question_ids: set[str]) -> Iterator[Problem]:
@@ -343,6 +376,12 @@ def _reference_problems(rubric: Rubric, question_ids: set[str]) -> Iterator[Prob
                 location=f"{where}.dimension",
                 message=f"question {ref.question!r} does not measure {ref.dimension!r}; "
                 f"it measures: {', '.join(sorted(measured))}",
+            )
+        if ref.outcome is not None and ref.level != rubric.scale.min:
+            yield Problem(
+                location=f"{where}.outcome",
+                message=f"an outcome ({ref.outcome!r}) marks an answer at the scale's minimum ({rubric.scale.min}), "
+                f"not at level {ref.level}",
             )
         if not rubric.scale.min <= ref.level <= rubric.scale.max:
             yield Problem(

@@ -19,8 +19,9 @@ from screening.encoder import Encoder
 from screening.errors import InvalidInput, Problem
 from screening.guards import NO_BEHAVIOUR, UNSCORABLE, similarity_guards, text_guards
 from screening.inputs import validate_answers
+from screening.learned import text_unit, unit_texts
 from screening.method import DEFAULT_METHOD, MethodConfig
-from screening.prepared import PreparedQuestion, PreparedRubric, prepare_rubric
+from screening.prepared import PreparedMeasure, PreparedQuestion, PreparedRubric, prepare_rubric
 from screening.report import (
     AnswerDimension,
     AnswerReport,
@@ -32,7 +33,14 @@ from screening.report import (
     ScaleInfo,
 )
 from screening.rubric import Rubric, rubric_fingerprint
-from screening.scoring import DimensionPlan, Unit, plan_dimension, relevant_sentences, score_dimension
+from screening.scoring import (
+    DimensionPlan,
+    Unit,
+    plan_dimension,
+    relevant_sentences,
+    score_dimension,
+    score_dimension_learned,
+)
 from screening.text import TextAnalysis, TextAnalyzer
 
 __all__ = ["Scorer", "engine_version", "validate_answers"]
@@ -130,8 +138,8 @@ class Scorer:
         self, prepared: PreparedRubric, provenance: Provenance, candidates: Sequence[CandidateAnswers]
     ) -> list[CandidateReport]:
         answers = [a for c in candidates for a in c.answers]
-        analyses = self.analyzer.analyze_many(a.text for a in answers)
-        vectors = self._encode_new({}, {t for analysis in analyses for t in _unit_texts(analysis)})
+        analyses = self.analyzer.analyze_many((a.text for a in answers), prepared.vocabulary)
+        vectors = self._encode_new({}, {t for analysis in analyses for t in unit_texts(analysis)})
         plans = [
             self._plan_answer(prepared, prepared.question(a.question_id), analysis, vectors)
             for a, analysis in zip(answers, analyses, strict=True)
@@ -161,8 +169,20 @@ class Scorer:
         units = _units(analysis, vectors)
         kept = relevant_sentences(units, question, self.method)
         whole = analysis.text.strip()
-        plans = [plan_dimension(units, kept, whole, m, prepared.rubric, self.method) for m in question.measures]
+        plans = [
+            plan_dimension(units, kept, whole, m, prepared.rubric, self.method, self._reader(prepared, question, m))
+            for m in question.measures
+        ]
         return units, plans
+
+    def _reader(
+        self, prepared: PreparedRubric, question: PreparedQuestion, measure: PreparedMeasure
+    ) -> Callable[[np.ndarray], float] | None:
+        """Method v2's reading of an embedding against one measure's anchors (``None`` for v1)."""
+        if not self.method.learned:
+            return None
+        learned = prepared.learned
+        return lambda embedding: learned.neighbour_level(question.question_id, measure.dimension_id, embedding)
 
     def _score_answer(
         self,
@@ -178,13 +198,13 @@ class Scorer:
             units, plans = plan
             relevance = -1.0
             for measure, dimension_plan in zip(question.measures, plans, strict=True):
-                core = vectors.get(dimension_plan.core_text) if dimension_plan.core_text else None
-                scored, best = score_dimension(
-                    units, dimension_plan, core, question, measure, prepared.rubric, self.method, counted=not reasons
+                scored, best = self._score_dimension(
+                    prepared, question, measure, analysis, units, dimension_plan, vectors, counted=not reasons
                 )
                 dimensions.append(scored)
                 relevance = max(relevance, best)
             reasons += similarity_guards(analysis, vectors[analysis.text.strip()], relevance, question, self.method)
+            reasons += _learned_outcome_reasons(dimensions, question.question_id, reasons)
             if reasons:
                 no_behaviour = any(r.code in NO_BEHAVIOUR for r in reasons)
                 dimensions = [_uncounted(d, prepared.rubric if no_behaviour else None) for d in dimensions]
@@ -193,6 +213,7 @@ class Scorer:
         return AnswerReport(
             question_id=question.question_id,
             status="needs_review" if reasons else "scored",
+            outcome=_answer_outcome(reasons, dimensions),
             word_count=analysis.word_count,
             sentence_count=len(analysis.sentences),
             reasons=tuple(reasons),
@@ -201,6 +222,28 @@ class Scorer:
             agency_cues=tuple(c for s in analysis.sentences for c in s.agency_cues),
             spelling_corrections=tuple(Correction(written=w, corrected=c) for w, c in analysis.corrections),
         )
+
+    def _score_dimension(
+        self,
+        prepared: PreparedRubric,
+        question: PreparedQuestion,
+        measure: PreparedMeasure,
+        analysis: TextAnalysis,
+        units: list[Unit],
+        plan: DimensionPlan,
+        vectors: dict[str, np.ndarray],
+        *,
+        counted: bool,
+    ) -> tuple[AnswerDimension, float]:
+        """One dimension of one answer, by the scorer's method."""
+        rubric = prepared.rubric
+        if self.method.learned:
+            core = text_unit(analysis, vectors, sentences=list(plan.kept), core_text=plan.core_text or None)
+            return score_dimension_learned(
+                units, plan, core, prepared.learned, question, measure, rubric, self.method, counted=counted
+            )
+        core_vector = vectors.get(plan.core_text) if plan.core_text else None
+        return score_dimension(units, plan, core_vector, question, measure, rubric, self.method, counted=counted)
 
     def _candidate_report(
         self,
@@ -228,16 +271,33 @@ class Scorer:
         )
 
 
+_REVIEWED_OUTCOMES = {"irrelevant": "on the subject, but no answer to the question", "non_answer": "a non-answer"}
+
+
+def _learned_outcome_reasons(
+    dimensions: list[AnswerDimension], question_id: str, reasons: list[Reason]
+) -> list[Reason]:
+    """A review reason when most dimensions read the answer as irrelevant or a non-answer."""
+    if reasons or not dimensions:
+        return []
+    for outcome, meaning in _REVIEWED_OUTCOMES.items():
+        if sum(d.outcome == outcome for d in dimensions) * 2 > len(dimensions):
+            return [Reason(code=outcome, detail=f"The answer reads as {meaning}.", question_id=question_id)]
+    return []
+
+
+def _answer_outcome(reasons: list[Reason], dimensions: list[AnswerDimension]) -> str:
+    """What the answer is: the first outcome a reason names, else a contradiction if any dimension is one."""
+    codes = {r.code for r in reasons}
+    for code, outcome in (("empty", "unscorable"), ("not_english", "unscorable"), ("non_answer", "non_answer"),
+                          ("irrelevant", "irrelevant"), ("off_topic", "off_topic")):  # fmt: skip
+        if code in codes:
+            return outcome
+    return "contradiction" if any(d.outcome == "contradiction" for d in dimensions) else "level"
+
+
 def _unprefixed(problem: Problem) -> Problem:
     return Problem(location=problem.location.removeprefix("[0]."), message=problem.message)
-
-
-def _unit_texts(analysis: TextAnalysis) -> list[str]:
-    texts = [analysis.text.strip()] if analysis.text.strip() else []
-    for sentence in analysis.sentences:
-        texts.append(sentence.text)
-        texts.extend(sentence.affirmed_clauses)
-    return texts
 
 
 def _units(analysis: TextAnalysis, vectors: dict[str, np.ndarray]) -> list[Unit]:
@@ -262,13 +322,14 @@ def _uncounted(dimension: AnswerDimension, lowest_of: Rubric | None = None) -> A
     scale's minimum, since every level above it is defined by what a candidate would do.
     """
     if lowest_of is None:
-        return msgspec.structs.replace(dimension, confidence=0.0)
+        return msgspec.structs.replace(dimension, confidence=0.0, provisional=True)
     scale = lowest_of.scale
     return msgspec.structs.replace(
         dimension,
         level=float(scale.min),
         label=scale.label(scale.min),
         confidence=0.0,
+        provisional=True,
         rationale=f"The answer is a list of words that describes no behaviour, so it stays at {scale.min}; "
         f"read without that rule it would be {dimension.level}.",
     )

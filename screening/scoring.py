@@ -10,17 +10,31 @@ level down.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 import msgspec
 import numpy as np
+from spacy.lang.en.stop_words import STOP_WORDS
 
 from screening.anchor import AnchorSet, UnitEstimate, estimate_unit
 from screening.explain import rationale
+from screening.learned import LearnedRubric
 from screening.method import MethodConfig
 from screening.prepared import PreparedMeasure, PreparedQuestion
 from screening.report import AnswerDimension, Evidence, NegationHit, RedFlagHit, ReferenceMatch
 from screening.rubric import Rubric
+from screening.stacked import TextUnit
+from screening.text import ngram_overlap
 
-__all__ = ["DimensionPlan", "Unit", "plan_dimension", "relevant_sentences", "score_dimension"]
+__all__ = [
+    "DimensionPlan",
+    "Unit",
+    "plan_dimension",
+    "relevant_sentences",
+    "score_dimension",
+    "score_dimension_learned",
+]
 
 
 class Unit(msgspec.Struct, frozen=True, kw_only=True):
@@ -127,7 +141,21 @@ def relevant_sentences(units: list[Unit], question: PreparedQuestion, config: Me
     anchors, floor = question.all_references, question.off_topic_floor(config)
     relevance = [float((anchors.embeddings @ u.embedding).max()) if len(anchors.texts) else 0.0 for u in units]
     best = max(relevance, default=0.0)
-    return [i for i, r in enumerate(relevance) if r >= floor and r >= config.relevant_share * best]
+    kept = [i for i, r in enumerate(relevance) if r >= floor and r >= config.relevant_share * best]
+    if not config.learned:
+        return kept
+    # Method v2: a sentence that restates the scenario describes nothing the candidate would do.
+    acting = [i for i in kept if not restates_scenario(units[i].text, question.prompt_words, config)]
+    return acting or kept
+
+
+_WORD = re.compile(r"[a-z']+")
+
+
+def restates_scenario(sentence: str, prompt_words: tuple[str, ...], config: MethodConfig) -> bool:
+    """Whether a sentence mostly repeats the scenario's word pairs."""
+    words = _WORD.findall(sentence.lower())
+    return len(words) >= config.min_words and ngram_overlap(words, prompt_words, 2) >= config.restated_scenario_overlap
 
 
 class DimensionPlan(msgspec.Struct, frozen=True, kw_only=True):
@@ -139,11 +167,25 @@ class DimensionPlan(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def plan_dimension(
-    units: list[Unit], kept: list[int], whole_text: str, measure: PreparedMeasure, rubric: Rubric, config: MethodConfig
+    units: list[Unit],
+    kept: list[int],
+    whole_text: str,
+    measure: PreparedMeasure,
+    rubric: Rubric,
+    config: MethodConfig,
+    reader: Callable[[np.ndarray], float] | None = None,
 ) -> DimensionPlan:
-    """Find the kept sentences that deny a good behaviour; the rest form the core text."""
+    """Find the kept sentences that deny a good behaviour; the rest form the core text.
+
+    Method v2 reads denials inside its learned model; ``reader`` (the level its anchors give
+    an embedding) only sets aside sentences that do nothing but deny weak behaviours ("I
+    wouldn't blame the picker"): denying a bad behaviour neither costs nor earns anything.
+    """
+    if reader is not None:
+        acting = [i for i in kept if not _only_denies_weak_behaviour(units[i], reader, rubric.scale.midpoint)]
+        kept = acting or kept
     negations = []
-    for index in kept:
+    for index in kept if not config.learned else []:
         unit = units[index]
         if not unit.affirmed_embeddings:
             continue
@@ -156,6 +198,19 @@ def plan_dimension(
     else:
         core = " ".join(units[i].text for i in kept if i not in denied)
     return DimensionPlan(kept=tuple(kept), negations=tuple(negations), core_text=core)
+
+
+def _only_denies_weak_behaviour(unit: Unit, reader: Callable[[np.ndarray], float], midpoint: float) -> bool:
+    """Whether every content word of a sentence lies in clauses its speaker denies, each of
+    which reads at or below the scale's middle once affirmed.
+    """
+    if not unit.affirmed_clauses:
+        return False
+    covered = {w for clause in unit.affirmed_clauses for w in _WORD.findall(clause.lower())}
+    content = [w for w in _WORD.findall(unit.text.lower()) if w not in STOP_WORDS and "'" not in w]
+    if any(w not in covered for w in content):
+        return False
+    return all(reader(e) <= midpoint for e in unit.affirmed_embeddings)
 
 
 def score_dimension(
@@ -245,3 +300,101 @@ def _confidence(
     disagreement = float(np.sqrt(np.mean((np.asarray(sentence_levels) - level) ** 2))) / half_span
     vagueness = spread / half_span
     return relevant * (1.0 - 0.5 * min(disagreement, 1.0) - 0.5 * min(vagueness, 1.0))
+
+
+def score_dimension_learned(
+    units: list[Unit],
+    plan: DimensionPlan,
+    unit: TextUnit,
+    learned: LearnedRubric,
+    question: PreparedQuestion,
+    measure: PreparedMeasure,
+    rubric: Rubric,
+    config: MethodConfig,
+    *,
+    counted: bool,
+) -> tuple[AnswerDimension, float]:
+    """Method v2: the answer's level on one dimension from the stacked model, with its evidence.
+
+    ``unit`` is the relevant core of the answer (kept sentences). The level is the expected
+    level of the model's per-level probabilities, with each sentence that denies a good
+    behaviour counted at the mirrored level; each red flag takes ``red_flag_penalty`` of the
+    scale off. Each kept sentence is explained by its own nearest-anchor reading.
+    """
+    anchors, scale = measure.anchors, rubric.scale
+    key = (question.question_id, measure.dimension_id)
+    estimate = learned.estimate(*key, unit)
+    kept = [_scored(units[i], measure, rubric, config) for i in plan.kept] or [
+        _scored(u, measure, rubric, config) for u in units
+    ]
+    for item in kept:
+        item.level = scale.clamp(learned.neighbour_level(*key, item.unit.embedding))
+    flags = [f for f in (_red_flag_hit(s, measure, rubric, config) for s in kept) if f]
+    penalty = min(len(flags), config.max_red_flag_hits) * config.red_flag_penalty * scale.span
+    negations = [hit for hit in (_denial_hit(s, learned, key, measure, rubric) for s in kept) if hit]
+    # A sentence that denies a good behaviour counts at the mirrored level, like v1: the model
+    # alone reads "I would not tell my supervisor" too close to "I would tell my supervisor".
+    affirming = len(kept) - len(negations)
+    mixed = (estimate.level * affirming + sum(hit.level_given for hit in negations)) / len(kept)
+    level = scale.clamp(mixed - penalty)
+    relevance = max(s.relevance for s in kept)
+    confidence = _learned_confidence(estimate.probabilities, relevance, question, rubric, config) if counted else 0.0
+    evidence = _evidence(kept, anchors, config)
+    dimension = rubric.dimension(measure.dimension_id)
+    result = AnswerDimension(
+        dimension_id=measure.dimension_id,
+        level=round(level, 2),
+        label=scale.label(level),
+        confidence=round(confidence, 2),
+        rationale=rationale(dimension.name, level, scale, evidence, negations, flags),
+        evidence=evidence,
+        negations=tuple(negations),
+        red_flags=tuple(flags),
+        red_flag_penalty=round(penalty, 2),
+        probabilities=estimate.probabilities,
+        outcome=_dimension_outcome(estimate.outcome, negations, level, scale),
+    )
+    return result, relevance
+
+
+def _dimension_outcome(learned: str | None, negations: list[NegationHit], level: float, scale) -> str:
+    """The model's outcome when it is one; a low level reached by denying a good answer is a contradiction."""
+    if learned is not None:
+        return learned
+    if negations and level <= scale.midpoint:
+        return "contradiction"
+    return "level"
+
+
+def _denial_hit(
+    scored: _Scored, learned: LearnedRubric, key: tuple[str, str], measure: PreparedMeasure, rubric: Rubric
+) -> NegationHit | None:
+    """A sentence whose speaker denies what a good answer does (its denied clause, affirmed, reads high)."""
+    unit, scale = scored.unit, rubric.scale
+    readings = [(learned.neighbour_level(*key, e), e) for e in unit.affirmed_embeddings]
+    if not readings:
+        return None
+    level, embedding = max(readings, key=lambda r: r[0])
+    if level <= scale.midpoint:
+        return None  # it denies a weak behaviour ("I would never ignore her"): nothing to report
+    similarities = measure.anchors.embeddings @ embedding
+    return NegationHit(
+        sentence_index=unit.sentence_index or 0,
+        text=unit.text,
+        cues=unit.negation_cues,
+        reference=_matches(measure.anchors, similarities, 1)[0],
+        level_as_matched=round(level, 2),
+        level_given=round(scale.min + scale.max - level, 2),
+    )
+
+
+def _learned_confidence(
+    probabilities: tuple[float, ...], relevance: float, question: PreparedQuestion, rubric: Rubric, config: MethodConfig
+) -> float:
+    """0-1: how relevant the evidence is, times how concentrated the level distribution is."""
+    levels = np.arange(rubric.scale.min, rubric.scale.max + 1, dtype=np.float64)
+    p = np.asarray(probabilities, dtype=np.float64)
+    spread = float(np.sqrt(max((p * (levels - (p * levels).sum()) ** 2).sum(), 0.0)))
+    floor, full = question.off_topic_floor(config), question.typical_similarity
+    relevant = float(np.clip((relevance - floor) / max(full - floor, 1e-6), 0.0, 1.0))
+    return relevant * max(0.0, 1.0 - spread / (rubric.scale.span / 2))

@@ -198,6 +198,11 @@ class TextAnalysis(msgspec.Struct, frozen=True, kw_only=True):
     lemmas: tuple[str, ...]
 
     @property
+    def content_words(self) -> frozenset[str]:
+        """Lemmas of the words that carry content (alphabetic, not stop words)."""
+        return frozenset(lemma for lemma in self.lemmas if lemma.isalpha() and lemma not in STOP_WORDS)
+
+    @property
     def looks_english(self) -> bool:
         """Whether the words are mostly English (not another language, not gibberish)."""
         if self.word_count < 3:
@@ -243,14 +248,16 @@ class TextAnalyzer:
         words.update(common_english_words())
         return frozenset(words)
 
-    def analyze(self, text: str) -> TextAnalysis:
+    def analyze(self, text: str, protected: frozenset[str] = frozenset()) -> TextAnalysis:
         """Analyse one text."""
-        return self.analyze_many([text])[0]
+        return self.analyze_many([text], protected)[0]
 
-    def analyze_many(self, texts: Iterable[str]) -> list[TextAnalysis]:
-        """Analyse texts in one pass through the pipeline, typos corrected first."""
+    def analyze_many(self, texts: Iterable[str], protected: frozenset[str] = frozenset()) -> list[TextAnalysis]:
+        """Analyse texts in one pass through the pipeline, typos corrected first (never into
+        or out of a ``protected`` word: the rubric's vocabulary).
+        """
         originals = list(texts)
-        corrected = [self._speller.correct(t) for t in originals]
+        corrected = [self._speller.correct(t, protected) for t in originals]
         docs = self.nlp.pipe(text for text, _ in corrected)
         return [
             self._analysis(original, doc, fixes)

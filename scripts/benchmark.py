@@ -50,7 +50,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=30, help="runs for single-candidate latency")
     parser.add_argument("--batch", type=int, default=100, help="candidates in the batch")
     parser.add_argument("--batch-repeats", type=int, default=3)
-    parser.add_argument("--encoder-batch-size", type=int, default=None, help="texts per model call (default: the engine's)")
+    parser.add_argument(
+        "--encoder-batch-size", type=int, default=None, help="texts per model call (default: the engine's)"
+    )
     args = parser.parse_args()
     rubric = resolve_rubric("customer-service-attitude")
     heldout = builtin_rubrics_dir() / "heldout" / "customer-service-attitude.jsonl"
@@ -73,8 +75,10 @@ def main() -> int:
     scorer.score(rubric, one)  # warm-up: first calls load kernels
     encoder.encode(one_texts)
     words = sum(len(t.split()) for t in batch_texts) / len(batch_texts)
-    print(f"rubric {rubric.id} {rubric.version}; model {encoder.model_id}; method {scorer.method.method_id}; "
-          f"{ANSWERS_PER_CANDIDATE} answers a candidate, {words:.0f} words an answer on average")
+    print(
+        f"rubric {rubric.id} {rubric.version}; model {encoder.model_id}; method {scorer.method.method_id}; "
+        f"{ANSWERS_PER_CANDIDATE} answers a candidate, {words:.0f} words an answer on average"
+    )
     raw_one = timings(lambda: encoder.encode(one_texts), args.repeats)
     engine_one = timings(lambda: scorer.score(rubric, one), args.repeats)
     raw_batch = timings(lambda: encoder.encode(batch_texts), args.batch_repeats)
@@ -83,9 +87,11 @@ def main() -> int:
     print(describe("engine, one candidate", engine_one, len(one_texts)))
     print(describe(f"raw encoder, batch of {args.batch}", raw_batch, len(batch_texts)))
     print(describe(f"engine, batch of {args.batch}", engine_batch, len(batch_texts)))
-    print(f"overhead (engine / raw encoder, median time): one candidate "
-          f"{statistics.median(engine_one) / statistics.median(raw_one):.2f}x, batch "
-          f"{statistics.median(engine_batch) / statistics.median(raw_batch):.2f}x")
+    print(
+        f"overhead (engine / raw encoder, median time): one candidate "
+        f"{statistics.median(engine_one) / statistics.median(raw_one):.2f}x, batch "
+        f"{statistics.median(engine_batch) / statistics.median(raw_batch):.2f}x"
+    )
     return 0
 
 

@@ -3,6 +3,7 @@
 # the venv, real Redis and PostgreSQL servers (Debian packages), then pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1 SCREENING_CACHE_DIR="${SCREENING_CACHE_DIR:-$PWD/.cache}"
 [ -x .venv/bin/screening ] || bash scripts/setup.sh
 eval "$(bash scripts/services.sh)"
 stop_services() {
@@ -10,5 +11,4 @@ stop_services() {
   su postgres -c "$(dirname "$(ls /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -n1)")/pg_ctl -D $SCREENING_TEST_SERVICES_DIR/pg -m fast stop" >/dev/null 2>&1 || true
 }
 trap stop_services EXIT
-export HF_HUB_OFFLINE=1 SCREENING_CACHE_DIR="${SCREENING_CACHE_DIR:-$PWD/.cache}"
 .venv/bin/python -m pytest "$@"

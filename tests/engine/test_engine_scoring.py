@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from screening.encoder import DEFAULT_MODEL
+from screening.engine import default_model
 from screening.errors import InvalidInput
 from screening.manifest import load_manifest
 from screening.method import DEFAULT_METHOD
@@ -40,7 +40,7 @@ def test_reports_name_what_made_them(scorer, default_rubric, example_candidates)
     p = report.provenance
     assert (p.rubric_id, p.rubric_version) == (default_rubric.id, default_rubric.version)
     assert p.rubric_fingerprint == rubric_fingerprint(default_rubric)
-    assert p.model_id == DEFAULT_MODEL
+    assert p.model_id == default_model(DEFAULT_METHOD)
     assert re.fullmatch(r"[0-9a-f]{64}", p.model_weights_sha256), p.model_weights_sha256
     entry = load_manifest().get(p.model_id)
     if entry is not None:
