@@ -59,12 +59,15 @@ def _stores(settings: Settings) -> tuple[Store, Store, RedisStore | None]:
 
 
 async def _load_scorer(services: Services, scorer: Scorer | None, factory: ScorerFactory | None) -> None:
-    """Load the model (unless given) and pre-encode the built-in rubrics, off the event loop."""
+    """Load the model (unless given), pre-encode the built-in rubrics and fit their newest versions, off the loop."""
     try:
         if scorer is None:
             scorer = await anyio.to_thread.run_sync(factory)  # type: ignore[arg-type]
         for rubric in services.library:
             await anyio.to_thread.run_sync(scorer.prepare, rubric)
+        for rubric_id in services.library.ids():  # the newest versions' level models, fitted now
+            prepared = scorer.prepare(services.library.get(rubric_id))
+            await anyio.to_thread.run_sync(prepared.warm)
         instrument_scorer(scorer, services.metrics)
         services.scorer = scorer
         log.info("model and %d rubric(s) loaded", len(services.library.ids()))

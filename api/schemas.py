@@ -233,8 +233,15 @@ class RubricUpload(_In):
     toml: Annotated[str, Meta(min_length=1, description="The rubric file's content (TOML).")]
 
 
+class RubricWarning(_Out):
+    """Something a valid rubric would score less well with, and where."""
+
+    location: str
+    message: str
+
+
 class RubricValidation(_Out):
-    """A valid rubric's identity."""
+    """A valid rubric's identity, and its warnings (e.g. levels without references)."""
 
     valid: bool
     id: str
@@ -243,6 +250,7 @@ class RubricValidation(_Out):
     questions: int
     dimensions: int
     references: int
+    warnings: tuple[RubricWarning, ...] = ()
 
 
 class KeyIn(_In):

@@ -16,7 +16,7 @@ import msgspec
 
 from screening.learned import held_out_anchor_levels
 from screening.report import Answer, CandidateAnswers
-from screening.rubric import Rubric
+from screening.rubric import Reference, Rubric
 from screening.scorer import Scorer
 
 __all__ = ["HeldOutReference", "held_out_levels"]
@@ -52,17 +52,7 @@ def held_out_levels(
         answer = Answer(question_id=reference.question, text=reference.text)
         report = scorer.score(without, CandidateAnswers(candidate_id=f"reference-{index}", answers=(answer,)))
         scored = next(d for d in report.answers[0].dimensions if d.dimension_id == reference.dimension)
-        results.append(
-            HeldOutReference(
-                index=index,
-                question=reference.question,
-                dimension=reference.dimension,
-                level=reference.level,
-                held_out_level=scored.level,
-                status=report.answers[0].status,
-                text=reference.text,
-            )
-        )
+        results.append(_held_out(index, reference, scored.level, report.answers[0].status))
         scorer.forget(without)
         if on_progress:
             on_progress(1)
@@ -82,19 +72,23 @@ def _held_out_learned(
         counts[key] = counts.get(key, 0) + 1
     results = []
     for index in indices:
-        reference = rubric.references[index]
         level = levels.get(position[index])
+        rounded = None if level is None else round(level, 2)
         results.append(
-            HeldOutReference(
-                index=index,
-                question=reference.question,
-                dimension=reference.dimension,
-                level=reference.level,
-                held_out_level=None if level is None else round(level, 2),
-                status="scored" if level is not None else "needs_review",
-                text=reference.text,
-            )
+            _held_out(index, rubric.references[index], rounded, "scored" if level is not None else "needs_review")
         )
         if on_progress:
             on_progress(1)
     return results
+
+
+def _held_out(index: int, reference: Reference, level: float | None, status: str) -> HeldOutReference:
+    return HeldOutReference(
+        index=index,
+        question=reference.question,
+        dimension=reference.dimension,
+        level=reference.level,
+        held_out_level=level,
+        status=status,
+        text=reference.text,
+    )

@@ -23,7 +23,7 @@ from screening.learned import LearnedRubric
 from screening.method import MethodConfig
 from screening.prepared import PreparedMeasure, PreparedQuestion
 from screening.report import AnswerDimension, Evidence, NegationHit, RedFlagHit, ReferenceMatch
-from screening.rubric import Rubric
+from screening.rubric import Rubric, Scale
 from screening.stacked import TextUnit
 from screening.text import ngram_overlap
 
@@ -249,21 +249,38 @@ def score_dimension(
     confidence = (
         _confidence([s.level for s in kept], level, spread, relevance, question, rubric, config) if counted else 0.0
     )
-    evidence = _evidence(kept, anchors, config)
-    dimension = rubric.dimension(measure.dimension_id)
     negation_hits = [hit for _, _, hit in plan.negations]
-    result = AnswerDimension(
+    result = _answer_dimension(
+        measure, rubric, level, confidence, _evidence(kept, anchors, config), negation_hits, flags, penalty
+    )
+    return result, relevance
+
+
+def _answer_dimension(
+    measure: PreparedMeasure,
+    rubric: Rubric,
+    level: float,
+    confidence: float,
+    evidence: tuple[Evidence, ...],
+    negations: list[NegationHit],
+    flags: list[RedFlagHit],
+    penalty: float,
+    **learned: object,
+) -> AnswerDimension:
+    """One dimension's result, rounded, labelled and explained (``learned``: v2's extra fields)."""
+    scale = rubric.scale
+    return AnswerDimension(
         dimension_id=measure.dimension_id,
         level=round(level, 2),
         label=scale.label(level),
         confidence=round(confidence, 2),
-        rationale=rationale(dimension.name, level, scale, evidence, negation_hits, flags),
+        rationale=rationale(rubric.dimension(measure.dimension_id).name, level, scale, evidence, negations, flags),
         evidence=evidence,
-        negations=tuple(negation_hits),
+        negations=tuple(negations),
         red_flags=tuple(flags),
         red_flag_penalty=round(penalty, 2),
+        **learned,  # type: ignore[arg-type]
     )
-    return result, relevance
 
 
 def _evidence(kept: list[_Scored], anchors: AnchorSet, config: MethodConfig) -> tuple[Evidence, ...]:
@@ -339,25 +356,22 @@ def score_dimension_learned(
     level = scale.clamp(mixed - penalty)
     relevance = max(s.relevance for s in kept)
     confidence = _learned_confidence(estimate.probabilities, relevance, question, rubric, config) if counted else 0.0
-    evidence = _evidence(kept, anchors, config)
-    dimension = rubric.dimension(measure.dimension_id)
-    result = AnswerDimension(
-        dimension_id=measure.dimension_id,
-        level=round(level, 2),
-        label=scale.label(level),
-        confidence=round(confidence, 2),
-        rationale=rationale(dimension.name, level, scale, evidence, negations, flags),
-        evidence=evidence,
-        negations=tuple(negations),
-        red_flags=tuple(flags),
-        red_flag_penalty=round(penalty, 2),
+    result = _answer_dimension(
+        measure,
+        rubric,
+        level,
+        confidence,
+        _evidence(kept, anchors, config),
+        negations,
+        flags,
+        penalty,
         probabilities=estimate.probabilities,
         outcome=_dimension_outcome(estimate.outcome, negations, level, scale),
     )
     return result, relevance
 
 
-def _dimension_outcome(learned: str | None, negations: list[NegationHit], level: float, scale) -> str:
+def _dimension_outcome(learned: str | None, negations: list[NegationHit], level: float, scale: Scale) -> str:
     """The model's outcome when it is one; a low level reached by denying a good answer is a contradiction."""
     if learned is not None:
         return learned

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from bakeoff import overlap
 from scipy.stats import pearsonr, spearmanr
 
 from screening.cli import resolve_rubric
@@ -43,16 +43,6 @@ from screening.stacked import fit_member, neighbour_level, out_of_fold_members
 
 HELDOUT = builtin_rubrics_dir() / "heldout"
 Predictor = Callable[[list[tuple[str, str, str]]], list[float]]  # (question, dimension, text) -> level
-
-
-def words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z0-9']+", text.lower()))
-
-
-def overlap(a: str, b: str) -> float:
-    wa, wb = words(a), words(b)
-    common = len(wa & wb)
-    return 0.0 if common == 0 else 2 * common / (len(wa) + len(wb))
 
 
 def engine_predictor(scorer, rubric: Rubric) -> Predictor:

@@ -17,10 +17,10 @@ from api.controllers.base import OrgController, services_of
 from api.db import repo
 from api.db.models import RubricUpload, utcnow
 from api.errors import ApiError
-from api.schemas import RubricDetail, RubricSummary, RubricValidation, RubricVersionInfo
+from api.schemas import RubricDetail, RubricSummary, RubricValidation, RubricVersionInfo, RubricWarning
 from api.schemas import RubricUpload as RubricUploadIn
 from api.services import Services
-from screening.rubric import Rubric, rubric_fingerprint
+from screening.rubric import Rubric, rubric_fingerprint, rubric_warnings
 
 __all__ = ["RubricController"]
 
@@ -48,6 +48,7 @@ def _validation(rubric: Rubric) -> RubricValidation:
         questions=len(rubric.questions),
         dimensions=len(rubric.dimensions),
         references=len(rubric.references),
+        warnings=tuple(RubricWarning(location=w.location, message=w.message) for w in rubric_warnings(rubric)),
     )
 
 

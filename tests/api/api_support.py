@@ -9,15 +9,27 @@ from typing import TYPE_CHECKING, Any
 from api.auth import hash_token, new_token
 from api.db.engine import create_engine
 from api.db.models import ApiKey, utcnow
+from screening.paths import builtin_rubrics_dir
+from screening.rubric import RubricLibrary
 
 if TYPE_CHECKING:
     from api.settings import Settings
 
-__all__ = ["EXAMPLES", "REPO_ROOT", "RUBRIC", "add_key", "assert_problem", "raw_report", "screening_body"]
+__all__ = [
+    "BUILTIN_VERSION",
+    "EXAMPLES",
+    "REPO_ROOT",
+    "RUBRIC",
+    "add_key",
+    "assert_problem",
+    "raw_report",
+    "screening_body",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = [json.loads(line) for line in (REPO_ROOT / "examples" / "candidates.jsonl").read_text().splitlines() if line]
 RUBRIC = "customer-service-attitude"
+BUILTIN_VERSION = RubricLibrary.from_folder(builtin_rubrics_dir()).get(RUBRIC).version
 
 
 async def add_key(settings: Settings, org: str, role: str) -> tuple[str, dict[str, str]]:

@@ -6,7 +6,7 @@ import asyncio
 
 import msgspec
 import pytest
-from api_support import RUBRIC, assert_problem, raw_report, screening_body
+from api_support import BUILTIN_VERSION, RUBRIC, assert_problem, raw_report, screening_body
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -26,7 +26,7 @@ async def test_ats_flow(client, key, scorer) -> None:
     record = created.json()
     assert record["candidate_id"] == "cand-001"
     assert record["application_id"] == "app-cand-001"
-    assert record["rubric_id"] == RUBRIC and record["rubric_version"] == "1.0.0"
+    assert record["rubric_id"] == RUBRIC and record["rubric_version"] == BUILTIN_VERSION
     assert record["created_at"] and record["updated_at"]
     report = msgspec.json.decode(raw_report(created.content), type=CandidateReport)
     assert report.candidate_id == "cand-001"

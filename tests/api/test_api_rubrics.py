@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from api_support import RUBRIC, assert_problem, screening_body
+from api_support import BUILTIN_VERSION, RUBRIC, assert_problem, screening_body
 
 from screening.paths import builtin_rubrics_dir
 
@@ -15,7 +17,7 @@ BUILTIN_TOML = (builtin_rubrics_dir() / f"{RUBRIC}.toml").read_text()
 def rubric_toml(rubric_id: str = "acme-service", version: str = "1.0.0", title: str = "Acme service") -> str:
     """The built-in rubric under another id, version and title (same texts, so embeddings are cached)."""
     text = BUILTIN_TOML.replace(f'id = "{RUBRIC}"', f'id = "{rubric_id}"', 1)
-    text = text.replace('version = "1.0.0"', f'version = "{version}"', 1)
+    text = re.sub(r'(?m)^version = "[^"]*"', f'version = "{version}"', text, count=1)
     return text.replace('title = "Customer service attitude"', f'title = "{title}"', 1)
 
 
@@ -25,8 +27,8 @@ async def test_builtin_rubrics(client, key) -> None:
     assert {
         "id": RUBRIC,
         "title": "Customer service attitude",
-        "latest_version": "1.0.0",
-        "versions": ["1.0.0"],
+        "latest_version": BUILTIN_VERSION,
+        "versions": ["1.0.0", BUILTIN_VERSION],
         "source": "builtin",
     } in listed
     detail = (await client.get(f"/v1/rubrics/{RUBRIC}", headers=ats)).json()
@@ -40,6 +42,13 @@ async def test_validate(client, key) -> None:
     ok = await client.post("/v1/rubrics/validate", json={"toml": rubric_toml()}, headers=admin)
     assert ok.status_code == 200, ok.text
     assert ok.json()["id"] == "acme-service" and ok.json()["questions"] > 0
+    assert isinstance(ok.json()["warnings"], list)
+    partial = rubric_toml().replace("level = 1\n", "level = 3\n")
+    warned = await client.post("/v1/rubrics/validate", json={"toml": partial}, headers=admin)
+    assert warned.status_code == 200, warned.text
+    assert any(
+        "level(s) 1" in w["message"] and w["location"].startswith("questions[") for w in warned.json()["warnings"]
+    )
     broken = rubric_toml().replace('dimension = "ownership", weight = 1.0', 'dimension = "ownershp", weight = 1.0', 1)
     problem = assert_problem(
         await client.post("/v1/rubrics/validate", json={"toml": broken}, headers=admin), 422, "invalid-rubric"
