@@ -19,12 +19,15 @@ from screening.rubric import Rubric
 from screening.stacked import (
     MeasureAnchors,
     MemberModel,
+    Moments,
+    SharedRidge,
     StackedModel,
     TextUnit,
     class_code,
     class_level,
     class_outcome,
     fit_member,
+    fit_shared_ridge,
     fit_stacked_model,
     neighbour_level,
     out_of_fold_members,
@@ -73,10 +76,11 @@ def text_unit(
 
 
 class LearnedMeasure(msgspec.Struct, frozen=True, kw_only=True):
-    """One (question, dimension): its anchors and its member model."""
+    """One (question, dimension): its anchors, its member model and its shared ridge."""
 
     anchors: MeasureAnchors
     member: MemberModel
+    ridge: SharedRidge
 
 
 class LearnedEstimate(msgspec.Struct, frozen=True, kw_only=True):
@@ -109,6 +113,7 @@ class LearnedRubric(msgspec.Struct, frozen=True, kw_only=True):
             measure.anchors,
             self.class_codes,
             member,
+            measure.ridge.predict(unit.embedding),
             k=self.method.neighbours_k,
             temperature=self.method.neighbours_temperature,
         )
@@ -125,7 +130,7 @@ class LearnedRubric(msgspec.Struct, frozen=True, kw_only=True):
             level=level,
             probabilities=tuple(round(float(p), 4) for p in by_level),
             outcome=class_outcome(self.class_codes[int(np.argmax(by_class))]),
-            denial=float(features[-2]),
+            denial=float(features[-3]),
         )
 
     def neighbour_level(self, question_id: str, dimension_id: str, embedding: np.ndarray) -> float:
@@ -141,10 +146,11 @@ def fit_learned_rubric(rubric: Rubric, unit_of: Callable[[str], TextUnit], metho
     """Fit members (strength by out-of-fold log-loss) and the stacked model on ``rubric``'s anchors."""
     scale_levels, class_codes, anchors = _anchors(rubric, unit_of)
     member_c, out_of_fold = _choose_member_strength(anchors, method)
-    data = _training_rows(anchors, out_of_fold, class_codes, rubric, method)
+    ridges = shared_ridges(anchors, rubric, method)
+    data = _training_rows(anchors, out_of_fold, ridges, class_codes, rubric, method)
     stack = fit_stacked_model(data.rows, data.labels, data.groups, class_codes, method.stack_c_grid, method.seed)
     measures = {
-        key: LearnedMeasure(anchors=a, member=fit_member(a.embeddings, a.classes, member_c))
+        key: LearnedMeasure(anchors=a, member=fit_member(a.embeddings, a.classes, member_c), ridge=ridges[key].model)
         for key, a in anchors.items()
     }
     return LearnedRubric(
@@ -181,7 +187,7 @@ def held_out_anchor_levels(
     """
     _, class_codes, anchors = _anchors(rubric, unit_of)
     _, out_of_fold = _choose_member_strength(anchors, method)
-    data = _training_rows(anchors, out_of_fold, class_codes, rubric, method)
+    data = _training_rows(anchors, out_of_fold, shared_ridges(anchors, rubric, method), class_codes, rubric, method)
     folds = min(5, len(np.unique(data.groups)))
     result: dict[tuple[str, str, int], float] = {}
     if folds < 2:
@@ -237,6 +243,7 @@ class TrainingRows(msgspec.Struct, frozen=True, kw_only=True):
 def _training_rows(
     anchors: dict[tuple[str, str], MeasureAnchors],
     out_of_fold: OutOfFold,
+    ridges: dict[tuple[str, str], MeasureRidge],
     class_codes: tuple[int, ...],
     rubric: Rubric,
     method: MethodConfig,
@@ -256,10 +263,10 @@ def _training_rows(
         for index, unit in enumerate(measure.units):
             others = np.ones(len(measure.units), dtype=bool)
             others[index] = False
-            views = [(others, out_of_fold[key][index])]
+            views = [(others, out_of_fold[key][index], ridges[key].held_out[index])]
             if method.model_answer_view and (top & others).any() and not top.all():
-                views.append((_model_answers(top & others, rng), {}))
-            for view, (keep, member) in enumerate(views):
+                views.append((_model_answers(top & others, rng), {}, ridges[key].model_answer_view[index]))
+            for view, (keep, member, shared) in enumerate(views):
                 which.append((key[0], key[1], index))
                 primary.append(view == 0)
                 rows.append(
@@ -268,6 +275,7 @@ def _training_rows(
                         measure,
                         class_codes,
                         member,
+                        shared,
                         keep=keep,
                         k=method.neighbours_k,
                         temperature=method.neighbours_temperature,
@@ -295,3 +303,64 @@ def _model_answers(candidates: NDArray[np.bool_], rng: np.random.Generator) -> N
     keep = np.zeros_like(candidates)
     keep[chosen] = True
     return keep
+
+
+class MeasureRidge(msgspec.Struct, frozen=True, kw_only=True):
+    """A measure's shared ridge, its anchors' leave-one-out readings, and their readings by a
+    ridge that sees only the measure's top-level anchors (for the model-answer view).
+    """
+
+    model: SharedRidge
+    held_out: NDArray[np.float64]
+    model_answer_view: NDArray[np.float64]
+
+
+def shared_ridges(
+    anchors: dict[tuple[str, str], MeasureAnchors], rubric: Rubric, method: MethodConfig
+) -> dict[tuple[str, str], MeasureRidge]:
+    """For each measure, a ridge regression over every anchor of the rubric weighted 1, plus 1
+    for the same question and 1 for the same dimension; its strength is the grid value with
+    the lowest pooled leave-one-out error (closed form from the hat matrix).
+    """
+    low, span = rubric.scale.min, rubric.scale.span
+    data = {key: (a.embeddings.astype(np.float64), (a.levels - low) / span) for key, a in anchors.items()}
+    own = {key: Moments.of(x, y) for key, (x, y) in data.items()}
+    zero = _zero_moments(anchors)
+    total = sum(own.values(), start=zero)
+    by_question: dict[str, Moments] = {}
+    by_dimension: dict[str, Moments] = {}
+    for (question, dimension), moments in own.items():
+        by_question[question] = by_question.get(question, zero) + moments
+        by_dimension[dimension] = by_dimension.get(dimension, zero) + moments
+    weighted = {key: total + by_question[key[0]] + by_dimension[key[1]] for key in anchors}
+    best: tuple[float, dict[tuple[str, str], MeasureRidge]] | None = None
+    for alpha in method.ridge_alpha_grid:
+        fitted = {key: _measure_ridge(weighted[key], data[key], alpha) for key in anchors}
+        error = sum(float(((r.held_out - data[key][1]) ** 2).sum()) for key, r in fitted.items())
+        if best is None or error < best[0]:
+            best = (error, fitted)
+    assert best is not None
+    return best[1]
+
+
+_OWN_WEIGHT = 3.0  # an anchor of the measure counts once, plus once each for its question and its dimension
+
+
+def _measure_ridge(
+    moments: Moments, data: tuple[NDArray[np.float64], NDArray[np.float64]], alpha: float
+) -> MeasureRidge:
+    x, y = data
+    model, held_out = fit_shared_ridge(moments, alpha, x, y, _OWN_WEIGHT)
+    top = y == y.max() if len(y) else np.zeros(0, dtype=bool)
+    view = held_out.copy()
+    if len(y) and not top.all():
+        rest = moments - Moments.of(x[~top], y[~top], _OWN_WEIGHT)
+        top_model, top_held_out = fit_shared_ridge(rest, alpha, x[top], y[top], _OWN_WEIGHT)
+        view[top] = top_held_out
+        view[~top] = [top_model.predict(row) for row in x[~top]]
+    return MeasureRidge(model=model, held_out=held_out, model_answer_view=view)
+
+
+def _zero_moments(anchors: dict[tuple[str, str], MeasureAnchors]) -> Moments:
+    size = next(iter(anchors.values())).embeddings.shape[1]
+    return Moments(weight=0.0, x=np.zeros(size), xx=np.zeros((size, size)), y=0.0, xy=np.zeros(size))

@@ -55,6 +55,7 @@ class MethodConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     neighbours_temperature: float = 0.05
     member_c_grid: tuple[float, ...] = (1.0, 10.0, 100.0)
     stack_c_grid: tuple[float, ...] = (0.1, 1.0, 10.0)
+    ridge_alpha_grid: tuple[float, ...] = (0.1, 0.5, 2.0)
     model_answer_view: bool = True
     seed: int = 0
     # Method v2: a sentence sharing this share of its word pairs with the prompt restates the

@@ -33,11 +33,14 @@ from sklearn.preprocessing import StandardScaler
 __all__ = [
     "MeasureAnchors",
     "MemberModel",
+    "Moments",
+    "SharedRidge",
     "StackedModel",
     "TextUnit",
     "class_code",
     "class_level",
     "class_outcome",
+    "fit_shared_ridge",
     "fit_stacked_model",
     "unit_features",
 ]
@@ -131,12 +134,15 @@ def unit_features(
     anchors: MeasureAnchors,
     class_codes: Sequence[int],
     member: dict[int, float],
+    shared: float,
     *,
     keep: NDArray[np.bool_] | None = None,
     k: int = 7,
     temperature: float = 0.05,
 ) -> NDArray[np.float64]:
-    """The feature vector of ``unit`` against the anchors (those in ``keep`` when given)."""
+    """The feature vector of ``unit`` against the anchors (those in ``keep`` when given);
+    ``shared`` is the rubric-wide ridge's reading of it (0-1).
+    """
     mask = np.ones(len(anchors.units), dtype=bool) if keep is None else keep
     kept = [u for u, m in zip(anchors.units, mask, strict=True) if m]
     levels, classes = anchors.levels[mask], anchors.classes[mask]
@@ -162,6 +168,7 @@ def unit_features(
         ]
     scale = sorted({class_level(c) for c in class_codes})
     features.append(_denial_strength(unit, matrix if kept else None, levels, scale, k, temperature))
+    features.append(float(np.clip(shared, -0.5, 1.5)))
     features.append(float(similarities.max()) if len(similarities) else 0.0)
     return np.asarray(features, dtype=np.float64)
 
@@ -271,3 +278,70 @@ def _choose_c(
             loss -= float(np.log(np.clip(picked, 1e-6, None)).sum())
         losses.append(loss)
     return float(c_grid[int(np.argmin(losses))])
+
+
+class Moments(msgspec.Struct, kw_only=True):
+    """Weighted sums of a set of anchors: enough to fit a ridge regression in closed form."""
+
+    weight: float
+    x: NDArray[np.float64]
+    xx: NDArray[np.float64]
+    y: float
+    xy: NDArray[np.float64]
+
+    @classmethod
+    def of(cls, x: NDArray[np.float64], y: NDArray[np.float64], w: float = 1.0) -> Moments:
+        """The moments of rows ``x`` with targets ``y``, each weighing ``w``."""
+        return cls(weight=w * len(y), x=w * x.sum(0), xx=w * (x.T @ x), y=w * float(y.sum()), xy=w * (x.T @ y))
+
+    def __add__(self, other: Moments) -> Moments:
+        return Moments(
+            weight=self.weight + other.weight,
+            x=self.x + other.x,
+            xx=self.xx + other.xx,
+            y=self.y + other.y,
+            xy=self.xy + other.xy,
+        )
+
+    def __sub__(self, other: Moments) -> Moments:
+        return Moments(
+            weight=self.weight - other.weight,
+            x=self.x - other.x,
+            xx=self.xx - other.xx,
+            y=self.y - other.y,
+            xy=self.xy - other.xy,
+        )
+
+
+class SharedRidge(msgspec.Struct, frozen=True, kw_only=True):
+    """A ridge regression from embedding to (0-1) level, fitted on every anchor of the rubric
+    with more weight on the measure's question and dimension (method v1's sharing of strength).
+    """
+
+    coef: NDArray[np.float64]
+    intercept: float
+
+    def predict(self, embedding: NDArray[np.float32]) -> float:
+        """The level (0 at the scale's minimum, 1 at its maximum) read from one embedding."""
+        return float(self.intercept + self.coef @ embedding.astype(np.float64))
+
+
+def fit_shared_ridge(
+    moments: Moments, alpha: float, own_x: NDArray[np.float64], own_y: NDArray[np.float64], own_w: float
+) -> tuple[SharedRidge, NDArray[np.float64]]:
+    """Fit from ``moments``; also each of the measure's own anchors' leave-one-out prediction
+    (``own_x``/``own_y``, each with weight ``own_w`` in the moments), exact from the hat matrix.
+    """
+    mean_x, mean_y = moments.x / moments.weight, moments.y / moments.weight
+    centred_xx = moments.xx - moments.weight * np.outer(mean_x, mean_x)
+    centred_xy = moments.xy - moments.weight * mean_x * mean_y
+    inverse = np.linalg.inv(centred_xx + alpha * np.eye(len(mean_x)))
+    coef = inverse @ centred_xy
+    intercept = mean_y - float(mean_x @ coef)
+    if not len(own_y):
+        return SharedRidge(coef=coef, intercept=intercept), np.zeros(0)
+    centred = own_x - mean_x
+    leverage = own_w / moments.weight + own_w * np.einsum("ij,jk,ik->i", centred, inverse, centred)
+    fitted = intercept + own_x @ coef
+    held_out = own_y - (own_y - fitted) / np.clip(1.0 - leverage, 1e-6, None)
+    return SharedRidge(coef=coef, intercept=intercept), held_out

@@ -68,24 +68,15 @@ STRONG_AND_NEGATED = {
 STRONG = {q: pair[0] for q, pair in STRONG_AND_NEGATED.items()}
 
 # Known misses of the method, kept visible (strict: they fail loudly once the engine gets them right).
-# missed-callback: each sentence of the strong answer speaks to a different dimension, and the
-# level is read from the whole answer, so no dimension reaches the top two levels; its negation
-# then has little to take away.
-DILUTED = pytest.mark.xfail(
-    strict=True, reason="known miss: one-behaviour-per-sentence answers are diluted across dimensions"
-)
-
-
 # Method v2 (stacked levels on the behaviour encoder) reads empathy from attention to the
-# person's feelings, which these two "strong" answers barely show (about 2.7): strong on
-# ownership and going beyond, not on every dimension.
+# person's feelings, which this "strong" answer barely shows: strong on ownership, not on
+# every dimension.
 LITTLE_EMPATHY = pytest.mark.xfail(
     strict=True, reason="known miss (v2): the strong answer shows little attention to feelings; empathy reads ~2.7"
 )
 INVOICE_OWNERSHIP = pytest.mark.xfail(
     strict=True,
-    reason="known miss (v2): 'happy to help even though I'm in accounts' reads as mid-level ownership (3.2), "
-    "and typos in it move it further",
+    reason="known miss (v2): typos in the invoice answer ('etll', 'tehm') move ownership by over half a level",
 )
 
 
@@ -206,12 +197,7 @@ def test_strong_answer_is_scored_without_reasons(score_answer, question: str) ->
     "question",
     known_misses(
         list(STRONG),
-        {
-            "missed-callback": DILUTED,
-            "broken-gift": LITTLE_EMPATHY,
-            "hotel-room-given-away": LITTLE_EMPATHY,
-            "invoice-query-in-accounts": INVOICE_OWNERSHIP,
-        },
+        {"broken-gift": LITTLE_EMPATHY},
     ),
 )
 def test_strong_answer_lands_in_the_top_two_levels(score_answer, default_rubric, question: str) -> None:
@@ -227,7 +213,7 @@ def test_strong_answer_lands_in_the_top_two_levels(score_answer, default_rubric,
     "question",
     known_misses(
         list(STRONG_AND_NEGATED),
-        {"missed-callback": DILUTED, "broken-gift": LITTLE_EMPATHY, "hotel-room-given-away": LITTLE_EMPATHY},
+        {"broken-gift": LITTLE_EMPATHY},
     ),
 )
 def test_negating_a_strong_answer_lowers_every_dimension_by_a_level(score_answer, question: str) -> None:
@@ -254,13 +240,21 @@ def test_negated_strong_sentences_show_up_in_negations(score_answer, question: s
 # ---------------------------------------------------------------- invariance
 
 
-PADDING_MISS = pytest.mark.xfail(strict=True, reason="known miss (v2): the hobbies padding lifts going-beyond by 0.6")
+PADDING_MISS = pytest.mark.xfail(
+    strict=True,
+    reason="known miss (v2): the hobbies padding lifts one dimension by 0.6-0.8 (shared ridge reads length)",
+)
 
 
 @pytest.mark.parametrize(
     ("question", "extra"),
     [
-        pytest.param(q, e, id=f"{name}-{q}", marks=[PADDING_MISS] if (q, e) == ("broken-gift", 0) else [])
+        pytest.param(
+            q,
+            e,
+            id=f"{name}-{q}",
+            marks=[PADDING_MISS] if (q, e) in {("broken-gift", 0), ("hotel-room-given-away", 0)} else [],
+        )
         for e, name in enumerate(["hobbies", "film-and-band"])
         for q in STRONG
     ],
@@ -437,6 +431,10 @@ def test_flagged_answers_do_not_count_towards_the_candidate_levels(score_candida
     assert ownership.answers_scored == 1  # only broken-gift's answer counts
     broken_gift = next(a for a in report.answers if a.question_id == "broken-gift")
     assert ownership.level == next(d.level for d in broken_gift.dimensions if d.dimension_id == "ownership")
+    off_topic = next(a for a in report.answers if a.question_id == "missed-callback")
+    assert off_topic.outcome == "off_topic"
+    assert all(d.provisional and d.confidence == 0.0 for d in off_topic.dimensions), "a flagged level is provisional"
+    assert not any(d.provisional for d in broken_gift.dimensions)
 
 
 # ---------------------------------------------------------------- explanation
