@@ -113,7 +113,7 @@ class LearnedRubric(msgspec.Struct, frozen=True, kw_only=True):
             measure.anchors,
             self.class_codes,
             member,
-            measure.ridge.predict(unit.embedding),
+            measure.ridge.predict(unit.embedding) if len(np.unique(measure.anchors.levels)) > 1 else NO_READING,
             k=self.method.neighbours_k,
             temperature=self.method.neighbours_temperature,
         )
@@ -265,7 +265,7 @@ def _training_rows(
             others[index] = False
             views = [(others, out_of_fold[key][index], ridges[key].held_out[index])]
             if method.model_answer_view and (top & others).any() and not top.all():
-                views.append((_model_answers(top & others, rng), {}, ridges[key].model_answer_view[index]))
+                views.append((_model_answers(top & others, rng), {}, NO_READING))
             for view, (keep, member, shared) in enumerate(views):
                 which.append((key[0], key[1], index))
                 primary.append(view == 0)
@@ -306,13 +306,15 @@ def _model_answers(candidates: NDArray[np.bool_], rng: np.random.Generator) -> N
 
 
 class MeasureRidge(msgspec.Struct, frozen=True, kw_only=True):
-    """A measure's shared ridge, its anchors' leave-one-out readings, and their readings by a
-    ridge that sees only the measure's top-level anchors (for the model-answer view).
-    """
+    """A measure's shared ridge and its anchors' leave-one-out readings."""
 
     model: SharedRidge
     held_out: NDArray[np.float64]
-    model_answer_view: NDArray[np.float64]
+
+
+# A measure whose references are all at one level (model answers only) gets no ridge reading:
+# the ridge would mostly echo the other questions. The model-answer view is fitted the same way.
+NO_READING = 0.5
 
 
 def shared_ridges(
@@ -351,14 +353,7 @@ def _measure_ridge(
 ) -> MeasureRidge:
     x, y = data
     model, held_out = fit_shared_ridge(moments, alpha, x, y, _OWN_WEIGHT)
-    top = y == y.max() if len(y) else np.zeros(0, dtype=bool)
-    view = held_out.copy()
-    if len(y) and not top.all():
-        rest = moments - Moments.of(x[~top], y[~top], _OWN_WEIGHT)
-        top_model, top_held_out = fit_shared_ridge(rest, alpha, x[top], y[top], _OWN_WEIGHT)
-        view[top] = top_held_out
-        view[~top] = [top_model.predict(row) for row in x[~top]]
-    return MeasureRidge(model=model, held_out=held_out, model_answer_view=view)
+    return MeasureRidge(model=model, held_out=held_out)
 
 
 def _zero_moments(anchors: dict[tuple[str, str], MeasureAnchors]) -> Moments:

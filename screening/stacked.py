@@ -303,15 +303,6 @@ class Moments(msgspec.Struct, kw_only=True):
             xy=self.xy + other.xy,
         )
 
-    def __sub__(self, other: Moments) -> Moments:
-        return Moments(
-            weight=self.weight - other.weight,
-            x=self.x - other.x,
-            xx=self.xx - other.xx,
-            y=self.y - other.y,
-            xy=self.xy - other.xy,
-        )
-
 
 class SharedRidge(msgspec.Struct, frozen=True, kw_only=True):
     """A ridge regression from embedding to (0-1) level, fitted on every anchor of the rubric
