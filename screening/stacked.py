@@ -46,7 +46,6 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float32]
-_BLOCK = ("sim", "sentence_sim", "content", "neighbours", "member", "present")
 
 
 class TextUnit(msgspec.Struct, frozen=True, kw_only=True):
