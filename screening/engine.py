@@ -17,9 +17,10 @@ from screening.encoder import (
     EmbeddingCache,
     SentenceTransformerEncoder,
     resolve_model_path,
+    weights_file_sha256,
 )
 from screening.errors import InvalidMethod
-from screening.manifest import verify_model
+from screening.manifest import verify_model, verify_weights
 from screening.method import DEFAULT_METHOD, METHODS, MethodConfig
 from screening.paths import builtin_rubrics_dir, default_cache_dir
 from screening.rubric import RubricLibrary
@@ -54,12 +55,13 @@ def open_encoder(
         encoder = SentenceTransformerEncoder(model, batch_size=batch_size)
         verify_model(encoder)
         return encoder
-    base = SentenceTransformerEncoder(DEFAULT_MODEL, batch_size=batch_size)
-    verify_model(base)
-    rubric = RubricLibrary.from_folder(builtin_rubrics_dir()).get(DEFAULT_RUBRIC)
     _, base_path = resolve_model_path(DEFAULT_MODEL)
-    folder = ensure_behaviour_model(cache_dir, rubric, DEFAULT_MODEL, base_path, base.weights_sha256, log)
-    del base
+    base_sha256 = weights_file_sha256(Path(base_path))
+    if base_sha256 is None:  # no single weights file: load the model to hash its parameters
+        base_sha256 = SentenceTransformerEncoder(DEFAULT_MODEL, batch_size=batch_size).weights_sha256
+    verify_weights(DEFAULT_MODEL, base_sha256)
+    rubric = RubricLibrary.from_folder(builtin_rubrics_dir()).get(DEFAULT_RUBRIC)
+    folder = ensure_behaviour_model(cache_dir, rubric, DEFAULT_MODEL, base_path, base_sha256, log)
     return SentenceTransformerEncoder(str(folder), batch_size=batch_size, model_id=BEHAVIOUR_MODEL)
 
 

@@ -169,10 +169,10 @@ def _anchors(
     for question in rubric.questions:
         for measure in question.measures:
             references = rubric.references_for(question.id, measure.dimension)
-            anchors[(question.id, measure.dimension)] = MeasureAnchors(
-                units=tuple(unit_of(r.text) for r in references),
-                levels=np.asarray([r.level for r in references], dtype=np.int64),
-                classes=np.asarray([class_code(r.level, r.outcome) for r in references], dtype=np.int64),
+            anchors[(question.id, measure.dimension)] = MeasureAnchors.of(
+                tuple(unit_of(r.text) for r in references),
+                np.asarray([r.level for r in references], dtype=np.int64),
+                np.asarray([class_code(r.level, r.outcome) for r in references], dtype=np.int64),
             )
     return scale_levels, class_codes, anchors
 

@@ -11,7 +11,7 @@ from screening.encoder import Encoder
 from screening.errors import ModelError
 from screening.paths import builtin_models_dir
 
-__all__ = ["ModelEntry", "load_manifest", "verify_model"]
+__all__ = ["ModelEntry", "load_manifest", "verify_model", "verify_weights"]
 
 
 class ModelEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -41,9 +41,14 @@ def load_manifest(path: Path | None = None) -> dict[str, ModelEntry]:
 
 def verify_model(encoder: Encoder, manifest: dict[str, ModelEntry] | None = None) -> None:
     """Refuse an encoder whose id is in the manifest but whose weights differ from it."""
-    entry = (manifest if manifest is not None else load_manifest()).get(encoder.model_id)
-    if entry is not None and entry.weights_sha256 != encoder.weights_sha256:
+    verify_weights(encoder.model_id, encoder.weights_sha256, manifest)
+
+
+def verify_weights(model_id: str, weights_sha256: str, manifest: dict[str, ModelEntry] | None = None) -> None:
+    """Refuse weights that a model id in the manifest must not have."""
+    entry = (manifest if manifest is not None else load_manifest()).get(model_id)
+    if entry is not None and entry.weights_sha256 != weights_sha256:
         raise ModelError(
-            f"Model {encoder.model_id!r} has weights sha256 {encoder.weights_sha256}, but the manifest "
+            f"Model {model_id!r} has weights sha256 {weights_sha256}, but the manifest "
             f"(models/manifest.toml) expects {entry.weights_sha256}. Reinstall the model or give it another id."
         )

@@ -19,7 +19,7 @@ from screening.learned import LearnedRubric, fit_learned_rubric, text_unit, unit
 from screening.method import MethodConfig
 from screening.rubric import Question, Rubric, rubric_fingerprint
 from screening.stacked import TextUnit
-from screening.text import TextAnalysis
+from screening.text import TextAnalysis, lower_words
 
 __all__ = ["PreparedMeasure", "PreparedQuestion", "PreparedRubric", "prepare_rubric"]
 
@@ -32,7 +32,7 @@ class PreparedMeasure(msgspec.Struct, frozen=True, kw_only=True):
     dimension_id: str
     weight: float
     anchors: AnchorSet
-    model: LevelModel
+    model: LevelModel | None  # method v1's level model; v2 reads levels from ``PreparedRubric.learned``
     red_flags: AnchorSet
 
 
@@ -127,7 +127,9 @@ class PreparedRubric:
                     dimension_id=measure.dimension,
                     weight=measure.weight,
                     anchors=self._anchors([r.text for r in references], [r.level for r in references]),
-                    model=_level_model(rubric, question.id, measure.dimension, self._vectors, self._method),
+                    model=None
+                    if self._method.learned
+                    else _level_model(rubric, question.id, measure.dimension, self._vectors, self._method),
                     red_flags=self._anchors(list(flags), [rubric.scale.min] * len(flags)),
                 )
             )
@@ -136,7 +138,7 @@ class PreparedRubric:
         return PreparedQuestion(
             question_id=question.id,
             prompt_lemmas=self._prompts[question.id].lemmas,
-            prompt_words=tuple(re.findall(r"[a-z']+", question.prompt.lower())),
+            prompt_words=tuple(lower_words(question.prompt)),
             measures=tuple(measures),
             reference_lemmas=tuple(self._analyses[r.text].lemmas for r in question_refs),
             all_references=all_references,

@@ -35,6 +35,7 @@ from screening.report import (
 from screening.rubric import Rubric, rubric_fingerprint
 from screening.scoring import (
     DimensionPlan,
+    Reader,
     Unit,
     plan_dimension,
     relevant_sentences,
@@ -175,9 +176,7 @@ class Scorer:
         ]
         return units, plans
 
-    def _reader(
-        self, prepared: PreparedRubric, question: PreparedQuestion, measure: PreparedMeasure
-    ) -> Callable[[np.ndarray], float] | None:
+    def _reader(self, prepared: PreparedRubric, question: PreparedQuestion, measure: PreparedMeasure) -> Reader | None:
         """Method v2's reading of an embedding against one measure's anchors (``None`` for v1)."""
         if not self.method.learned:
             return None
@@ -237,10 +236,11 @@ class Scorer:
     ) -> tuple[AnswerDimension, float]:
         """One dimension of one answer, by the scorer's method."""
         rubric = prepared.rubric
-        if self.method.learned:
+        reader = self._reader(prepared, question, measure)
+        if reader is not None:
             core = text_unit(analysis, vectors, sentences=list(plan.kept), core_text=plan.core_text or None)
             return score_dimension_learned(
-                units, plan, core, prepared.learned, question, measure, rubric, self.method, counted=counted
+                units, plan, core, prepared.learned, reader, question, measure, rubric, self.method, counted=counted
             )
         core_vector = vectors.get(plan.core_text) if plan.core_text else None
         return score_dimension(units, plan, core_vector, question, measure, rubric, self.method, counted=counted)

@@ -10,7 +10,6 @@ level down.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import msgspec
@@ -25,7 +24,7 @@ from screening.prepared import PreparedMeasure, PreparedQuestion
 from screening.report import AnswerDimension, Evidence, NegationHit, RedFlagHit, ReferenceMatch
 from screening.rubric import Rubric, Scale
 from screening.stacked import TextUnit
-from screening.text import ngram_overlap
+from screening.text import lower_words, ngram_overlap
 
 __all__ = [
     "DimensionPlan",
@@ -58,7 +57,8 @@ class _Scored(msgspec.Struct, kw_only=True):
 
 
 def _estimate(embedding: np.ndarray, measure: PreparedMeasure, config: MethodConfig) -> UnitEstimate:
-    """What one embedding says about the level of one measured dimension."""
+    """What one embedding says about the level of one measured dimension (method v1)."""
+    assert measure.model is not None, "method v1's level model is fitted for v1 scorers only"
     return estimate_unit(
         embedding,
         measure.anchors,
@@ -75,6 +75,17 @@ def _scored(unit: Unit, measure: PreparedMeasure, rubric: Rubric, config: Method
     item = _Scored(unit=unit, **msgspec.structs.asdict(estimate))
     item.level = rubric.scale.clamp(estimate.level)
     return item
+
+
+Reader = Callable[[np.ndarray], float]
+"""Method v2's own reading of one embedding against one measure's anchors (their nearest levels)."""
+
+
+def _read(unit: Unit, measure: PreparedMeasure, rubric: Rubric, reader: Reader) -> _Scored:
+    """A unit with v2's reading as its level (clamped), its relevance and similarities."""
+    similarities = measure.anchors.embeddings @ unit.embedding
+    level = rubric.scale.clamp(reader(unit.embedding))
+    return _Scored(unit=unit, level=level, relevance=float(similarities.max()), spread=0.0, similarities=similarities)
 
 
 def _matches(anchors: AnchorSet, similarities: np.ndarray, count: int) -> tuple[ReferenceMatch, ...]:
@@ -149,12 +160,9 @@ def relevant_sentences(units: list[Unit], question: PreparedQuestion, config: Me
     return acting or kept
 
 
-_WORD = re.compile(r"[a-z']+")
-
-
 def restates_scenario(sentence: str, prompt_words: tuple[str, ...], config: MethodConfig) -> bool:
     """Whether a sentence mostly repeats the scenario's word pairs."""
-    words = _WORD.findall(sentence.lower())
+    words = lower_words(sentence)
     return len(words) >= config.min_words and ngram_overlap(words, prompt_words, 2) >= config.restated_scenario_overlap
 
 
@@ -173,7 +181,7 @@ def plan_dimension(
     measure: PreparedMeasure,
     rubric: Rubric,
     config: MethodConfig,
-    reader: Callable[[np.ndarray], float] | None = None,
+    reader: Reader | None = None,
 ) -> DimensionPlan:
     """Find the kept sentences that deny a good behaviour; the rest form the core text.
 
@@ -200,14 +208,14 @@ def plan_dimension(
     return DimensionPlan(kept=tuple(kept), negations=tuple(negations), core_text=core)
 
 
-def _only_denies_weak_behaviour(unit: Unit, reader: Callable[[np.ndarray], float], midpoint: float) -> bool:
+def _only_denies_weak_behaviour(unit: Unit, reader: Reader, midpoint: float) -> bool:
     """Whether every content word of a sentence lies in clauses its speaker denies, each of
     which reads at or below the scale's middle once affirmed.
     """
     if not unit.affirmed_clauses:
         return False
-    covered = {w for clause in unit.affirmed_clauses for w in _WORD.findall(clause.lower())}
-    content = [w for w in _WORD.findall(unit.text.lower()) if w not in STOP_WORDS and "'" not in w]
+    covered = {w for clause in unit.affirmed_clauses for w in lower_words(clause)}
+    content = [w for w in lower_words(unit.text) if w not in STOP_WORDS and "'" not in w]
     if any(w not in covered for w in content):
         return False
     return all(reader(e) <= midpoint for e in unit.affirmed_embeddings)
@@ -324,6 +332,7 @@ def score_dimension_learned(
     plan: DimensionPlan,
     unit: TextUnit,
     learned: LearnedRubric,
+    reader: Reader,
     question: PreparedQuestion,
     measure: PreparedMeasure,
     rubric: Rubric,
@@ -339,16 +348,13 @@ def score_dimension_learned(
     scale off. Each kept sentence is explained by its own nearest-anchor reading.
     """
     anchors, scale = measure.anchors, rubric.scale
-    key = (question.question_id, measure.dimension_id)
-    estimate = learned.estimate(*key, unit)
-    kept = [_scored(units[i], measure, rubric, config) for i in plan.kept] or [
-        _scored(u, measure, rubric, config) for u in units
+    estimate = learned.estimate(question.question_id, measure.dimension_id, unit)
+    kept = [_read(units[i], measure, rubric, reader) for i in plan.kept] or [
+        _read(u, measure, rubric, reader) for u in units
     ]
-    for item in kept:
-        item.level = scale.clamp(learned.neighbour_level(*key, item.unit.embedding))
     flags = [f for f in (_red_flag_hit(s, measure, rubric, config) for s in kept) if f]
     penalty = min(len(flags), config.max_red_flag_hits) * config.red_flag_penalty * scale.span
-    negations = [hit for hit in (_denial_hit(s, learned, key, measure, rubric) for s in kept) if hit]
+    negations = [hit for hit in (_denial_hit(s, reader, measure, rubric) for s in kept) if hit]
     # A sentence that denies a good behaviour counts at the mirrored level, like v1: the model
     # alone reads "I would not tell my supervisor" too close to "I would tell my supervisor".
     affirming = len(kept) - len(negations)
@@ -380,12 +386,10 @@ def _dimension_outcome(learned: str | None, negations: list[NegationHit], level:
     return "level"
 
 
-def _denial_hit(
-    scored: _Scored, learned: LearnedRubric, key: tuple[str, str], measure: PreparedMeasure, rubric: Rubric
-) -> NegationHit | None:
+def _denial_hit(scored: _Scored, reader: Reader, measure: PreparedMeasure, rubric: Rubric) -> NegationHit | None:
     """A sentence whose speaker denies what a good answer does (its denied clause, affirmed, reads high)."""
     unit, scale = scored.unit, rubric.scale
-    readings = [(learned.neighbour_level(*key, e), e) for e in unit.affirmed_embeddings]
+    readings = [(reader(e), e) for e in unit.affirmed_embeddings]
     if not readings:
         return None
     level, embedding = max(readings, key=lambda r: r[0])

@@ -67,11 +67,17 @@ class MeasureAnchors(msgspec.Struct, frozen=True, kw_only=True):
     units: tuple[TextUnit, ...]
     levels: NDArray[np.int64]
     classes: NDArray[np.int64]
+    embeddings: FloatArray  # the units' embeddings stacked, one row each
 
-    @property
-    def embeddings(self) -> FloatArray:
-        """Anchor embeddings, one row each."""
-        return np.stack([u.embedding for u in self.units]).astype(np.float32)
+    @classmethod
+    def of(cls, units: tuple[TextUnit, ...], levels: NDArray[np.int64], classes: NDArray[np.int64]) -> MeasureAnchors:
+        """The anchors, their embeddings stacked once."""
+        return cls(
+            units=units,
+            levels=levels,
+            classes=classes,
+            embeddings=np.stack([u.embedding for u in units]).astype(np.float32),
+        )
 
 
 class MemberModel(msgspec.Struct, frozen=True, kw_only=True):
@@ -147,7 +153,7 @@ def unit_features(
     levels, classes = anchors.levels[mask], anchors.classes[mask]
     features: list[float] = []
     if kept:
-        matrix = np.stack([u.embedding for u in kept])
+        matrix = anchors.embeddings[mask]
         similarities = matrix @ unit.embedding
         sentence_similarities = (unit.sentences @ matrix.T).max(axis=0) if len(unit.sentences) else similarities
         content = np.asarray([len(unit.content & u.content) / max(len(u.content), 1) for u in kept])

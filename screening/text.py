@@ -21,7 +21,7 @@ from spacy.tokens import Doc, Span, Token
 
 from screening.spelling import SpellingCorrector, common_english_words
 
-__all__ = ["SentenceAnalysis", "TextAnalysis", "TextAnalyzer", "ngram_overlap"]
+__all__ = ["SentenceAnalysis", "TextAnalysis", "TextAnalyzer", "lower_words", "ngram_overlap"]
 
 NEGATION_WORDS = frozenset(
     {"not", "n't", "never", "no", "nobody", "nothing", "nowhere", "neither", "nor", "none", "without", "cannot"}
@@ -208,6 +208,14 @@ class TextAnalysis(msgspec.Struct, frozen=True, kw_only=True):
         if self.word_count < 3:
             return self.english_share >= 0.5
         return self.english_share >= 0.6 and (self.word_count < 8 or self.stopword_share >= 0.1)
+
+
+_LOWER_WORD = re.compile(r"[a-z']+")
+
+
+def lower_words(text: str) -> list[str]:
+    """The text's words in lower case, apostrophes kept ("I'd call" -> ["i'd", "call"])."""
+    return _LOWER_WORD.findall(text.lower())
 
 
 def ngram_overlap(tokens: Sequence[str], source: Sequence[str], n: int = 3) -> float:
