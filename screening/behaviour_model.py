@@ -81,7 +81,7 @@ def default_recipe(rubric: Rubric, base_model: str, base_weights_sha256: str) ->
 
 def behaviour_model_dir(cache_dir: Path, recipe: Recipe) -> Path:
     """Where the model built from ``recipe`` lives."""
-    return cache_dir / "models" / f"minilm-behaviour-v1-{recipe.key[:16]}"
+    return cache_dir / "models" / f"{BEHAVIOUR_MODEL.rsplit('/', 1)[-1]}-{recipe.key[:16]}"
 
 
 def training_pairs(rubric: Rubric, recipe: Recipe) -> list[tuple[str, str, float]]:

@@ -1,7 +1,9 @@
 """The ``screening`` command: score answer files, validate and show rubrics.
 
-The web service adds its own subcommands (``serve``, ``keys``, ``db``) when the ``api``
-package is installed; the engine itself never imports it at module level.
+Other packages add subcommands through the ``screening.commands`` entry-point group: each
+entry is a ``register(subparsers)`` function. The web service's (``serve``, ``keys``, ``db``)
+come that way, so the engine never imports it; when a plugin cannot load (its extra is not
+installed), the engine's own commands still work.
 """
 
 from __future__ import annotations
@@ -13,20 +15,23 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import msgspec
 
+from screening.commands import CommandPlugins, load_command_plugins
 from screening.errors import InputLineError, InvalidRubric, ScreeningError
 from screening.inputs import validate_answers
 from screening.paths import builtin_rubrics_dir, default_cache_dir
 from screening.report import CandidateAnswers, CandidateReport
 from screening.rubric import Rubric, RubricLibrary, load_rubric, rubric_warnings
 from screening.table import render_table
+from screening.wire_errors import msgspec_error_location
+
+if TYPE_CHECKING:
+    from screening.commands import Subcommands
 
 __all__ = ["main", "read_candidates", "resolve_rubric"]
-
-_JSON_PATH = "- at `$"
 
 
 def resolve_rubric(id_or_path: str, version: str | None = None) -> Rubric:
@@ -35,14 +40,6 @@ def resolve_rubric(id_or_path: str, version: str | None = None) -> Rubric:
     if path.suffix == ".toml" or path.is_file():
         return load_rubric(path)
     return RubricLibrary.from_folder(builtin_rubrics_dir()).get(id_or_path, version)
-
-
-def _field_of(error: msgspec.ValidationError) -> tuple[str, str]:
-    text = str(error)
-    if _JSON_PATH in text:
-        message, path = text.rsplit(" - at `", 1)
-        return path.rstrip("`").removeprefix("$").lstrip(".") or "(line)", message
-    return "(line)", text
 
 
 def read_candidates(lines: Sequence[str], rubric: Rubric) -> list[CandidateAnswers]:
@@ -56,8 +53,8 @@ def read_candidates(lines: Sequence[str], rubric: Rubric) -> list[CandidateAnswe
         try:
             candidate = decoder.decode(line)
         except msgspec.ValidationError as exc:
-            field, message = _field_of(exc)
-            raise InputLineError(number, field, message) from exc
+            field, message = msgspec_error_location(str(exc))
+            raise InputLineError(number, field or "(line)", message) from exc
         except msgspec.DecodeError as exc:
             raise InputLineError(number, "(json)", f"not valid JSON: {exc}") from exc
         problems = validate_answers(rubric, candidate)
@@ -212,7 +209,12 @@ def _add_model_options(command: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser, with the web service's subcommands when ``api`` is installed."""
+    """The argument parser, with the subcommands of every plugin that loads."""
+    return _parser_and_plugins()[0]
+
+
+def _parser_and_plugins() -> tuple[argparse.ArgumentParser, Subcommands, CommandPlugins]:
+    """The argument parser, its subcommands, and which plugins added (or could not add) which."""
     parser = argparse.ArgumentParser(
         prog="screening", description="Score situational-judgement answers against rubrics."
     )
@@ -252,20 +254,26 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--cache-dir", type=Path, help="cache folder (default: $SCREENING_CACHE_DIR or ~/.cache)")
     build.set_defaults(handler=_cmd_model_build)
 
-    try:
-        from api.cli import register
-    except ImportError:
-        pass
-    else:
-        register(commands)
-    return parser
+    return parser, commands, load_command_plugins(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; errors print one clear message and exit non-zero."""
-    args = build_parser().parse_args(argv)
+    parser, commands, plugins = _parser_and_plugins()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    unavailable = plugins.unavailable_command_error(argv, commands)
+    if unavailable:
+        print(f"error: {unavailable}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
+    except ImportError as exc:
+        missing_extra = plugins.missing_extra_error(args.command, exc)
+        if missing_extra is None:
+            raise
+        print(f"error: {missing_extra}", file=sys.stderr)
+        return 2
     except ScreeningError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

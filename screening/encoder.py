@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-_PACKAGED_NAMES = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
+_PACKAGED_NAMES = {DEFAULT_MODEL, DEFAULT_MODEL.rsplit("/", 1)[-1]}  # the hub id, or its bare name
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 Embeddings = NDArray[np.float32]

@@ -21,6 +21,8 @@ import msgspec
 from msgspec import Meta
 
 from screening.errors import InvalidRubric, Problem, RubricNotFound
+from screening.toml_limits import toml_limit_problems
+from screening.wire_errors import join_path, msgspec_error_location
 
 __all__ = [
     "Dimension",
@@ -164,7 +166,6 @@ class Rubric(_Spec):
 
 
 _LISTS = ("dimensions", "questions", "references", "red_flags")
-_ERROR_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 
 
 def rubric_fingerprint(rubric: Rubric) -> str:
@@ -186,6 +187,8 @@ def load_rubric(path: Path | str) -> Rubric:
 def parse_rubric(data: bytes | str, source: str = "<rubric>") -> Rubric:
     """Decode and validate rubric TOML; raise :class:`InvalidRubric` listing every problem."""
     text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    if limits := toml_limit_problems(text):
+        raise InvalidRubric(source, limits)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -228,10 +231,8 @@ def _convert_problem(raw: Any, kind: type, prefix: str) -> Problem | None:
     try:
         msgspec.convert(raw, type=kind)
     except msgspec.ValidationError as exc:
-        match = _ERROR_PATH.match(str(exc))
-        message = match.group("message") if match else str(exc)
-        path = (match.group("path") or "") if match else ""
-        return Problem(location=f"{prefix}{path}" or "rubric", message=message)
+        path, message = msgspec_error_location(str(exc))
+        return Problem(location=join_path(prefix, path) or "rubric", message=message)
     return None
 
 

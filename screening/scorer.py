@@ -7,14 +7,16 @@ each answer, run similarity guards, aggregate, and record what made the score.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import threading
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import Protocol
 
 import msgspec
 import numpy as np
 
 from screening.aggregate import dimension_scores, overall_score
+from screening.bounded_cache import BoundedCache
 from screening.encoder import Encoder
 from screening.errors import InvalidInput, Problem
 from screening.guards import NO_BEHAVIOUR, UNSCORABLE, similarity_guards, text_guards
@@ -44,9 +46,17 @@ from screening.scoring import (
 )
 from screening.text import TextAnalysis, TextAnalyzer
 
-__all__ = ["Scorer", "engine_version", "validate_answers"]
+__all__ = ["PREPARED_RUBRICS_KEPT", "EncodeObserver", "Scorer", "engine_version", "validate_answers"]
 
-PREPARED_RUBRICS_KEPT = 16
+PREPARED_RUBRICS_KEPT = 32
+
+
+class EncodeObserver(Protocol):
+    """Told the size of each batch of answer texts the scorer encodes (for metrics)."""
+
+    def __call__(self, batch_size: int) -> None:
+        """One encode call of ``batch_size`` (> 0) texts."""
+        ...
 
 
 def engine_version() -> str:
@@ -67,26 +77,49 @@ class Scorer:
         *,
         reference_encoder: Encoder | None = None,
         method: MethodConfig = DEFAULT_METHOD,
+        prepared_capacity: int = PREPARED_RUBRICS_KEPT,
     ) -> None:
         self.encoder = encoder
         self.reference_encoder = reference_encoder or encoder
         self.analyzer = analyzer
         self.method = method
-        self._prepared: OrderedDict[str, PreparedRubric] = OrderedDict()
+        self._prepared: BoundedCache[str, PreparedRubric] = BoundedCache(prepared_capacity)
         self._rubric_text_analyses: dict[str, TextAnalysis] = {}
+        self._observers: tuple[EncodeObserver, ...] = ()
+        self._observers_lock = threading.Lock()
 
     def prepare(self, rubric: Rubric) -> PreparedRubric:
-        """The rubric analysed and encoded, kept in memory by fingerprint."""
-        key = rubric_fingerprint(rubric)
-        if key not in self._prepared:
-            self._prepared[key] = prepare_rubric(
-                rubric, self.reference_encoder, self._analyze_rubric_texts, self.method
-            )
-        return self._prepared[key]
+        """The rubric analysed and encoded, kept in memory by fingerprint (the least recently
+        used of more than ``prepared_capacity`` rubrics is dropped); prepared once across threads.
+        """
+        return self._prepared.get_or_build(
+            rubric_fingerprint(rubric),
+            lambda: prepare_rubric(rubric, self.reference_encoder, self._analyze_rubric_texts, self.method),
+        )
 
     def forget(self, rubric: Rubric) -> None:
         """Drop a prepared rubric from memory (a one-off variant, or a retired version)."""
-        self._prepared.pop(rubric_fingerprint(rubric), None)
+        self._prepared.discard(rubric_fingerprint(rubric))
+
+    def prepared_fingerprints(self) -> list[str]:
+        """Fingerprints of the rubrics held prepared, least recently used first."""
+        return self._prepared.keys()
+
+    @property
+    def encode_observers(self) -> tuple[EncodeObserver, ...]:
+        """The observers told the size of each batch of answer texts encoded."""
+        return self._observers
+
+    def add_encode_observer(self, observer: EncodeObserver) -> None:
+        """Tell ``observer`` the size of each batch of answer texts encoded (once, however often added)."""
+        with self._observers_lock:
+            if observer not in self._observers:
+                self._observers = (*self._observers, observer)
+
+    def remove_encode_observer(self, observer: EncodeObserver) -> None:
+        """Stop telling ``observer``."""
+        with self._observers_lock:
+            self._observers = tuple(o for o in self._observers if o != observer)
 
     def _analyze_rubric_texts(self, texts: list[str]) -> list[TextAnalysis]:
         """Text analyses of rubric texts, remembered across rubric versions that share them."""
@@ -155,7 +188,10 @@ class Scorer:
     def _encode_new(self, vectors: dict[str, np.ndarray], texts: set[str]) -> dict[str, np.ndarray]:
         """Add embeddings of the ``texts`` not yet in ``vectors``, encoded in one batch."""
         missing = sorted(texts - vectors.keys())
-        vectors.update(zip(missing, self.encoder.encode(missing), strict=True))
+        if missing:
+            vectors.update(zip(missing, self.encoder.encode(missing), strict=True))
+            for observer in self._observers:
+                observer(len(missing))
         return vectors
 
     def _plan_answer(

@@ -265,3 +265,55 @@ def test_score_refuses_an_invalid_rubric_file(tmp_path: Path, capsys, make_rubri
     assert code != 0
     assert "dimensions[0] (ownership).weight" in capsys.readouterr().err
     assert not (tmp_path / "out.jsonl").exists()
+
+
+# ---------------------------------------------------------------- plugin commands (entry points)
+
+
+def test_the_api_commands_come_from_the_entry_point_group() -> None:
+    from importlib.metadata import entry_points
+
+    from screening.cli import build_parser
+    from screening.commands import COMMAND_GROUP
+
+    assert "api" in entry_points(group=COMMAND_GROUP).names, "reinstall: pip install -e . --no-deps"
+    subcommands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    assert {"score", "rubric", "model", "serve", "db", "keys"} <= set(subcommands)
+
+
+def test_the_engine_never_imports_the_api_package() -> None:
+    import ast
+
+    engine = Path(__file__).resolve().parents[2] / "screening"
+    for source in engine.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text("utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n == "api" or n.startswith("api.") for n in names), f"{source.name} imports {names}"
+
+
+def test_a_plugin_that_cannot_import_is_one_line_naming_its_extra(monkeypatch, capsys) -> None:
+    from importlib.metadata import EntryPoint
+
+    import screening.commands
+    from screening.cli import main
+
+    broken = EntryPoint(name="api", value="screening_no_such_plugin.cli:register", group="screening.commands")
+    monkeypatch.setattr(screening.commands, "entry_points", lambda group: [broken])
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'serve'" in err and "attitude-screening[api]" in err, err
+    assert "Traceback" not in err
+    assert main(["rubric", "list"]) == 0  # the engine's own commands still work
+    assert DEFAULT_ID in capsys.readouterr().out
+
+
+def test_a_plugin_command_missing_a_module_is_one_line_naming_its_extra(monkeypatch, capsys) -> None:
+    import sys
+
+    from screening.cli import main
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if the api extra were not installed
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'serve' needs the 'api' extra" in err and "[api]" in err, err
