@@ -42,12 +42,31 @@ def resolve_rubric(id_or_path: str, version: str | None = None) -> Rubric:
     return RubricLibrary.from_folder(builtin_rubrics_dir()).get(id_or_path, version)
 
 
-def read_candidates(lines: Sequence[str], rubric: Rubric) -> list[CandidateAnswers]:
-    """Decode and check every line; raise :class:`InputLineError` at the first bad one."""
+def _nul_field(candidate: CandidateAnswers) -> str | None:
+    """The first field holding a NUL character (no stored or scored text may)."""
+    if "\x00" in candidate.candidate_id:
+        return "candidate_id"
+    for index, answer in enumerate(candidate.answers):
+        for name in ("question_id", "text"):
+            if "\x00" in getattr(answer, name):
+                return f"answers[{index}].{name}"
+    return None
+
+
+def read_candidates(lines: Sequence[str | bytes], rubric: Rubric) -> list[CandidateAnswers]:
+    """Decode and check every line; raise :class:`InputLineError` at the first bad one.
+
+    Lines given as bytes must be UTF-8; nesting is bounded by the typed decoder (a line is one object of
+    known shape), and NUL characters are refused by field.
+    """
     decoder = msgspec.json.Decoder(CandidateAnswers)
     candidates: list[CandidateAnswers] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
+    for number, raw in enumerate(lines, start=1):
+        try:
+            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            raise InputLineError(number, "(line)", f"not valid UTF-8 (byte {exc.start})") from exc
         if not line.strip():
             continue
         try:
@@ -57,6 +76,8 @@ def read_candidates(lines: Sequence[str], rubric: Rubric) -> list[CandidateAnswe
             raise InputLineError(number, field or "(line)", message) from exc
         except msgspec.DecodeError as exc:
             raise InputLineError(number, "(json)", f"not valid JSON: {exc}") from exc
+        if field := _nul_field(candidate):
+            raise InputLineError(number, field, "contains a NUL character")
         problems = validate_answers(rubric, candidate)
         if problems:
             raise InputLineError(number, problems[0].location, problems[0].message)
@@ -103,7 +124,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from screening.engine import build_scorer, method_named
 
     rubric = resolve_rubric(args.rubric, args.rubric_version)
-    lines = Path(args.input).read_text(encoding="utf-8").splitlines()
+    lines = Path(args.input).read_bytes().splitlines()
     candidates = read_candidates(lines, rubric)
     scorer = build_scorer(args.model, cache_dir=args.cache_dir, method=method_named(args.method))
     with tqdm(total=len(candidates), unit="candidate", file=sys.stderr, disable=len(candidates) < 2) as bar:

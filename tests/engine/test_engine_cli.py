@@ -163,6 +163,44 @@ def test_more_bad_lines_are_named(tmp_path: Path, capsys, lines, line_number: in
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
 
 
+HOSTILE_LINES = [
+    (b"[" * 10_000 + b"]" * 10_000, "(line)"),
+    (b'{"candidate_id": "c\xff", "answers": []}', "not valid UTF-8"),
+    (b'{"candidate_id": "c\\u0000", "answers": [{"question_id": "broken-gift", "text": "hi"}]}', "candidate_id"),
+    (b'{"candidate_id": "c", "answers": [{"question_id": "broken-gift", "text": "hi\\u0000"}]}', "answers[0].text"),
+]
+
+
+@pytest.mark.parametrize(("line", "named"), HOSTILE_LINES)
+def test_hostile_input_lines_are_named_not_tracebacks(tmp_path: Path, capsys, line: bytes, named: str) -> None:
+    from screening.cli import main
+
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(line + b"\n")
+    code = main(["score", str(source), "--rubric", DEFAULT_ID])
+    err = capsys.readouterr().err
+    assert code != 0 and "line 1" in err and named in err, err
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("a = " + "[" * 3_000 + "]" * 3_000, "nested deeper"),
+        ("title = 'x'\n" + ".".join(["k"] * 40_000) + " = 1", "dotted key"),
+        ("k" * 1_000 + " = 1", "key longer"),
+    ],
+)
+def test_hostile_rubric_toml_is_refused_by_line_before_parsing(tmp_path: Path, capsys, toml: str, message: str) -> None:
+    from screening.cli import main
+
+    path = tmp_path / "hostile.toml"
+    path.write_text(toml, encoding="utf-8")
+    code = main(["rubric", "validate", str(path)])
+    captured = capsys.readouterr()
+    printed = captured.err + captured.out
+    assert code != 0 and message in printed and "line " in printed, printed
+
+
 def test_a_missing_input_file_is_a_clear_error(tmp_path: Path, capsys) -> None:
     from screening.cli import main
 
