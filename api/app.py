@@ -12,24 +12,24 @@ import anyio
 import anyio.to_thread
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
-from litestar.stores.base import Store
-from litestar.stores.memory import MemoryStore
-from litestar.stores.redis import RedisStore
 
-from api.auth import authenticate
+from api.auth import PUBLIC_PATHS, ApiKeyAuthentication, require_role
 from api.controllers.keys import KeyController
 from api.controllers.rubrics import RubricController
 from api.controllers.screenings import CandidateController, ScreeningController
 from api.controllers.system import healthz, metrics, readyz
 from api.db.engine import check_migrated, create_engine, session_factory
+from api.dependencies import dependencies
 from api.errors import exception_handlers
 from api.metrics import Metrics, instrument_scorer
+from api.openapi import openapi_config
+from api.request_gate import RequestGate
+from api.rubric_parsing import RubricParser
 from api.services import Services
 from api.settings import Settings
+from api.stores import SharedState
+from api.strict_json import StrictJSONRequest
 from screening.engine import build_scorer, method_named
 from screening.paths import builtin_rubrics_dir
 from screening.rubric import RubricLibrary
@@ -49,13 +49,6 @@ def default_scorer_factory(settings: Settings) -> ScorerFactory:
         return build_scorer(settings.model, cache_dir=cache_dir, method=method_named(settings.method))
 
     return build
-
-
-def _stores(settings: Settings) -> tuple[Store, Store, RedisStore | None]:
-    if settings.redis_url is None:
-        return MemoryStore(), MemoryStore(), None
-    root = RedisStore.with_client(settings.redis_url, namespace=settings.redis_prefix)
-    return root.with_namespace("rate"), root.with_namespace("idempotency"), root
 
 
 async def _load_scorer(services: Services, scorer: Scorer | None, factory: ScorerFactory | None) -> None:
@@ -92,6 +85,8 @@ def _lifespan(scorer: Scorer | None, factory: ScorerFactory | None) -> Callable[
             if task is not None:
                 task.cancel()
             await services.engine.dispose()
+            await services.shared.close()
+            services.rubric_parser.close()
 
     return lifespan
 
@@ -105,19 +100,18 @@ def create_app(
     model from settings) runs in the background at start-up and ``/readyz`` says 503 until it is done.
     """
     engine = create_engine(settings.database_url)
-    rate_store, idempotency_store, redis_root = _stores(settings)
+    metrics_ = Metrics()
     services = Services(
         settings=settings,
         engine=engine,
         sessions=session_factory(engine),
-        rate_store=rate_store,
-        idempotency_store=idempotency_store,
-        metrics=Metrics(),
+        shared=SharedState(settings.redis_url, settings.redis_prefix, on_fallback=metrics_.shared_state_fallback),
+        metrics=metrics_,
         library=RubricLibrary.from_folder(builtin_rubrics_dir()),
+        rubric_parser=RubricParser(settings.rubric_parse_seconds),
         limiter=anyio.CapacityLimiter(settings.scoring_concurrency),
     )
     factory = scorer_factory or (None if scorer is not None else default_scorer_factory(settings))
-    on_shutdown = [redis_root._redis.aclose] if redis_root is not None else []
     return Litestar(
         route_handlers=[
             ScreeningController,
@@ -128,25 +122,18 @@ def create_app(
             readyz,
             metrics,
         ],
-        dependencies={"principal": Provide(authenticate)},
+        dependencies=dependencies,
+        guards=[require_role],
         exception_handlers=exception_handlers,
         lifespan=[_lifespan(scorer, factory)],
-        on_shutdown=on_shutdown,
-        middleware=[DefineMiddleware(services.metrics.middleware)],
+        middleware=[
+            DefineMiddleware(services.metrics.middleware),
+            DefineMiddleware(ApiKeyAuthentication, exclude=[f"^{p}" for p in PUBLIC_PATHS], exclude_http_methods=[]),
+            DefineMiddleware(RequestGate, max_body_bytes=settings.max_body_bytes),
+        ],
         state=State({"services": services}),
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(
-            title="Attitude screening API",
-            version="1.0.0",
-            use_handler_docstrings=True,
-            description="Scores candidates' situational-judgement answers against HR-owned rubrics, explainably.",
-            components=Components(
-                security_schemes={
-                    "apiKey": SecurityScheme(
-                        type="http", scheme="bearer", description="An API key from `screening keys create`."
-                    )
-                }
-            ),
-        ),
+        openapi_config=openapi_config(settings),
+        request_class=StrictJSONRequest,
         debug=False,
     )

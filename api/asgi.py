@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from litestar import Litestar
 
 from api.app import create_app
@@ -10,6 +12,19 @@ from api.settings import Settings
 __all__ = ["app_from_env"]
 
 
+def _configure_logging(level: str) -> None:
+    """Send the service's own log lines (``api``, ``api.access``) to stderr at ``level``."""
+    logger = logging.getLogger("api")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(level.upper())
+
+
 def app_from_env() -> Litestar:
     """Build the app from ``SCREENING_*`` environment variables."""
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    _configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,17 +1,20 @@
-"""API keys (stored as sha256 hashes), roles, and the per-key rate limit."""
+"""Deny by default: every route needs an API key except an explicit allow-list; roles are checked app-wide.
+
+API keys are stored as sha256 hashes. Each key has a per-minute rate limit, and failed authentications are
+rate-limited per client address (a key-guessing loop is slowed, not served at full speed).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, get_args
 
-from litestar import Request
-from litestar.stores.base import Store
-from litestar.stores.redis import RedisStore
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from sqlalchemy import select
 
 from api.db.models import ApiKey
@@ -21,10 +24,25 @@ from api.schemas import Role
 if TYPE_CHECKING:
     from api.services import Services
 
-__all__ = ["ROLES", "Principal", "authenticate", "hash_token", "new_token", "roles"]
+__all__ = [
+    "KEY_HEADER",
+    "PUBLIC_PATHS",
+    "ROLES",
+    "ApiKeyAuthentication",
+    "Principal",
+    "current_principal",
+    "hash_token",
+    "new_token",
+    "require_role",
+    "roles",
+]
 
 ROLES: tuple[Role, ...] = get_args(Role)
 TOKEN_PREFIX = "scr"
+KEY_HEADER = "Authorization"  # the one documented way: ``Authorization: Bearer <key>``
+PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics", "/schema")  # everything else needs a key
+MAX_TOKEN_CHARS = 200
+_UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="screening"'}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,76 +70,75 @@ def roles(*allowed: Role) -> dict[str, Any]:
     return {"roles": frozenset(allowed)}
 
 
-def _token_from(request: Request[Any, Any, Any]) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.headers.get("x-api-key") or None
+def _token_from(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    scheme, _, value = connection.headers.get("authorization", "").partition(" ")
+    value = value.strip()
+    if scheme.lower() != "bearer" or not value or len(value) > MAX_TOKEN_CHARS or not value.isascii():
+        return None
+    return value
 
 
-_UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="screening"'}
+def _rate_limited(limit: int, now: float, detail: str) -> ApiError:
+    retry = max(1, int(60 - now % 60) + 1)
+    return ApiError(
+        429,
+        "rate-limited",
+        "Too many requests",
+        f"{detail}; retry after {retry} s.",
+        headers={"Retry-After": str(retry), "RateLimit-Limit": str(limit), "RateLimit-Remaining": "0"},
+    )
 
 
-async def _count_hit(store: Store, key: str, lock: asyncio.Lock) -> int:
-    """Add one to a per-window counter and return it (atomic in Redis, and within one process)."""
-    if isinstance(store, RedisStore):
-        redis = store._redis  # INCR is atomic; the Store API has no counter
-        name = store._make_key(key)  # the store's own namespacing
-        count = int(await redis.incr(name))
-        if count == 1:
-            await redis.expire(name, 61)
-        return count
-    async with lock:
-        count = int(await store.get(key) or b"0") + 1
-        await store.set(key, str(count).encode(), expires_in=61)
-    return count
-
-
-async def _rate_limit(services: Services, principal: Principal) -> None:
-    limit = services.settings.rate_limit_per_minute
-    if limit <= 0:
-        return
+async def _refuse(services: Services, connection: ASGIConnection[Any, Any, Any, Any], detail: str) -> ApiError:
+    """A 401, or a 429 once this client address has failed too often this minute."""
+    limit = services.settings.auth_failures_per_minute
     now = time.time()
-    count = await _count_hit(services.rate_store, f"rate:{principal.key_id}:{int(now // 60)}", services.rate_lock)
-    if count > limit:
-        retry = max(1, int(60 - now % 60) + 1)
+    address = connection.client.host if connection.client else "unknown"
+    failures = await services.shared.count(f"authfail:{address}:{int(now // 60)}", 60)
+    if limit and failures > limit:
+        return _rate_limited(limit, now, f"Too many failed authentications from this address ({limit} a minute)")
+    return ApiError(401, "unauthorized", "Unauthorized", detail, headers=_UNAUTHORIZED)
+
+
+class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
+    """Authenticate every request outside :data:`PUBLIC_PATHS` by its bearer key, then apply its rate limit."""
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        """Return the caller's :class:`Principal`; 401 / 429 otherwise."""
+        services: Services = connection.app.state.services
+        token = _token_from(connection)
+        if token is None:
+            raise await _refuse(services, connection, f"Send an API key: `{KEY_HEADER}: Bearer <key>`.")
+        async with services.sessions() as session:
+            key = (
+                await session.execute(select(ApiKey).where(ApiKey.token_sha256 == hash_token(token)))
+            ).scalar_one_or_none()
+        if key is None or key.revoked_at is not None:
+            raise await _refuse(services, connection, "The API key is unknown or revoked.")
+        principal = Principal(key_id=key.id, org_id=key.org_id, role=key.role)  # type: ignore[arg-type]
+        limit = services.settings.rate_limit_per_minute
+        if limit > 0:
+            now = time.time()
+            if await services.shared.count(f"rate:{principal.key_id}:{int(now // 60)}", 60) > limit:
+                raise _rate_limited(limit, now, f"This API key may make {limit} requests a minute")
+        return AuthenticationResult(user=principal, auth=key.id)
+
+
+def require_role(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """App-wide guard: a keyed route must name its roles (none named = nobody), and the caller must hold one."""
+    if handler.opt.get("exclude_from_auth") or connection.scope["path"].startswith(PUBLIC_PATHS):
+        return
+    allowed: frozenset[str] = handler.opt.get("roles", frozenset())
+    principal = connection.scope.get("user")
+    if not isinstance(principal, Principal):  # a route the middleware skipped but that is not public
+        raise ApiError(401, "unauthorized", "Unauthorized", "This route needs an API key.", headers=_UNAUTHORIZED)
+    if principal.role not in allowed:
+        needed = ", ".join(sorted(allowed)) or "none (this route is closed)"
         raise ApiError(
-            429,
-            "rate-limited",
-            "Too many requests",
-            f"This API key may make {limit} requests a minute; retry after {retry} s.",
-            headers={"Retry-After": str(retry), "RateLimit-Limit": str(limit), "RateLimit-Remaining": "0"},
+            403, "forbidden", "Forbidden", f"The {principal.role!r} role may not do this; it needs one of: {needed}."
         )
 
 
-async def authenticate(request: Request[Any, Any, Any]) -> Principal:
-    """Identify the caller: 401 without a valid key, 403 for a role the handler does not allow."""
-    services: Services = request.app.state.services
-    token = _token_from(request)
-    if not token:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "Unauthorized",
-            "Send an API key: `Authorization: Bearer <key>`.",
-            headers=_UNAUTHORIZED,
-        )
-    async with services.sessions() as session:
-        key = (
-            await session.execute(select(ApiKey).where(ApiKey.token_sha256 == hash_token(token)))
-        ).scalar_one_or_none()
-    if key is None or key.revoked_at is not None:
-        raise ApiError(401, "unauthorized", "Unauthorized", "The API key is unknown or revoked.", headers=_UNAUTHORIZED)
-    principal = Principal(key_id=key.id, org_id=key.org_id, role=key.role)  # type: ignore[arg-type]
-    await _rate_limit(services, principal)
-    allowed = request.route_handler.opt.get("roles")
-    if allowed is not None and principal.role not in allowed:
-        raise ApiError(
-            403,
-            "forbidden",
-            "Forbidden",
-            f"The {principal.role!r} role may not do this; it needs one of: {', '.join(sorted(allowed))}.",
-        )
-    request.scope.setdefault("state", {})["principal"] = principal
-    return principal
+def current_principal(request: Any) -> Principal:
+    """The authenticated caller (a dependency for handlers)."""
+    return request.user

@@ -65,9 +65,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     _require_migrated(settings)
     env = {f"SCREENING_{k.upper()}": str(v) for k, v in overrides.items()}
     os.environ.update(env)  # worker processes read the same settings
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile  # /metrics sums every worker's counters (prometheus_client multiprocess mode)
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="screening-metrics-")
     uvicorn.run(
         "api.asgi:app_from_env",
         factory=True,
+        access_log=False,  # the app logs each request by its route template: no candidate ids in logs
         host=settings.host,
         port=settings.port,
         workers=settings.workers,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,7 +11,10 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from api.domain import DomainError
 from screening.errors import InvalidInput, InvalidRubric, ModelError, Problem, RubricNotFound, ScreeningError
 
 __all__ = [
@@ -22,6 +26,7 @@ __all__ = [
     "from_screening_error",
     "problem_response",
     "problem_type",
+    "status_of",
     "to_api_error",
 ]
 
@@ -119,13 +124,11 @@ def from_screening_error(exc: ScreeningError) -> ApiError:
 
 def _field_path(error: dict[str, Any]) -> str:
     """Return the JSON path of a bad field; for an unknown or missing field, that field's own path."""
+    from screening.wire_errors import msgspec_error_location
+
     key = str(error.get("key") or "")
-    key = "" if key == "data" else key
-    message = str(error.get("message", ""))
-    if message.startswith(("Object contains unknown field `", "Object missing required field `")):
-        name = message.split("`")[1]
-        return f"{key}.{name}" if key else name
-    return key or str(error.get("source") or "body")
+    path, _ = msgspec_error_location(str(error.get("message", "")), within="" if key == "data" else key)
+    return path or str(error.get("source") or "body")
 
 
 def _validation(exc: ValidationException) -> ApiError:
@@ -150,26 +153,98 @@ _HTTP_SLUGS = {
 }
 
 
-def to_api_error(exc: Exception) -> ApiError:
-    """Convert any exception to an :class:`ApiError`."""
-    if isinstance(exc, ApiError):
-        return exc
-    if isinstance(exc, ScreeningError):
-        return from_screening_error(exc)
-    if isinstance(exc, ValidationException):
-        return _validation(exc)
-    if isinstance(exc, HTTPException):
-        slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
-        detail = exc.detail
-        if exc.status_code == 400 and "malformed" in detail.lower():
-            slug, title = "malformed-request", "Malformed request"
-        if exc.status_code == 413:
-            detail = "The request body is larger than this service accepts (SCREENING_MAX_BODY_BYTES)."
-        return ApiError(exc.status_code, slug, title, detail, headers=exc.headers or {})
-    log.exception("unhandled error", exc_info=exc)
+DATABASE_RETRY_SECONDS = 5
+LOG_EVERY_SECONDS = 30.0
+_last_logged: dict[str, tuple[float, int]] = {}
+
+
+def log_throttled(kind: str, message: str, exc: BaseException | None = None) -> None:
+    """Log one line per ``kind`` per interval (with how many were suppressed), never a traceback each."""
+    now = time.monotonic()
+    last, suppressed = _last_logged.get(kind, (0.0, 0))
+    if now - last < LOG_EVERY_SECONDS:
+        _last_logged[kind] = (last, suppressed + 1)
+        return
+    _last_logged[kind] = (now, 0)
+    log.error("%s%s", message, f" ({suppressed} more like it not logged)" if suppressed else "", exc_info=exc)
+
+
+def _database_down(exc: Exception) -> bool:
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OSError) or (
+        type(exc).__module__.startswith("asyncpg") and "Connection" in type(exc).__name__
+    )
+
+
+def _unavailable(exc: Exception) -> ApiError:
+    kind = type(getattr(exc, "orig", None) or exc).__name__
+    log_throttled(f"database:{kind}", f"database unavailable: {kind}: {str(exc).splitlines()[0][:200]}")
+    return ApiError(
+        503,
+        "database-unavailable",
+        "Database unavailable",
+        "The database cannot be reached just now; nothing was stored. Retry shortly.",
+        headers={"Retry-After": str(DATABASE_RETRY_SECONDS)},
+    )
+
+
+def _from_http(exc: HTTPException) -> ApiError:
+    slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
+    detail = exc.detail
+    if exc.status_code == 400 and "malformed" in detail.lower():
+        slug, title = "malformed-request", "Malformed request"
+    if exc.status_code == 413:
+        detail = "The request body is larger than this service accepts (SCREENING_MAX_BODY_BYTES)."
+    return ApiError(exc.status_code, slug, title, detail, headers=exc.headers or {})
+
+
+def _from_domain(exc: DomainError) -> ApiError:
+    return ApiError(exc.status, exc.slug, exc.title, exc.detail, errors=_field_errors(exc), headers=exc.headers)
+
+
+def _unhandled(exc: Exception) -> ApiError:
+    log_throttled(f"unhandled:{type(exc).__name__}", "unhandled error", exc)
     return ApiError(
         500, "internal-error", "Internal server error", "Something went wrong; the request was not applied."
     )
+
+
+def status_of(exc: BaseException) -> int:
+    """The status ``exc`` will be answered with (for metrics and the access log; nothing is logged)."""
+    if isinstance(exc, ApiError | DomainError):
+        return exc.status
+    if isinstance(exc, ValidationException):
+        return _validation(exc).status
+    if isinstance(exc, HTTPException):
+        return exc.status_code
+    if isinstance(exc, ScreeningError):
+        return from_screening_error(exc).status
+    return 503 if isinstance(exc, Exception) and _database_down(exc) else 500
+
+
+def to_api_error(exc: Exception) -> ApiError:
+    """Convert any exception to an :class:`ApiError` (the one exception map of the service)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if _database_down(exc):
+        return _unavailable(exc)
+    converters = (
+        (DomainError, _from_domain),
+        (ScreeningError, from_screening_error),
+        (ValidationException, _validation),
+        (HTTPException, _from_http),
+    )
+    for kind, convert in converters:
+        if isinstance(exc, kind):
+            return convert(exc)  # type: ignore[arg-type]
+    return _unhandled(exc)
+
+
+def _field_errors(exc: DomainError) -> tuple[FieldError, ...]:
+    return tuple(FieldError(path=path, message=message) for path, message in exc.fields)
 
 
 def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from screening.encoder import CachingEncoder, Encoder, EncoderWrapper
+from api.errors import status_of
+from screening.encoder import CachingEncoder
 
 if TYPE_CHECKING:
-    import numpy as np
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
     from screening.scorer import Scorer
 
-__all__ = ["CONTENT_TYPE", "Metrics", "instrument_scorer"]
+__all__ = ["CONTENT_TYPE", "MULTIPROC_ENV", "Metrics", "instrument_scorer"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+access_log = logging.getLogger("api.access")
 
 
 class _CacheCollector(Collector):
@@ -77,9 +82,21 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
             registry=self.registry,
         )
+        self.fallbacks = Counter(
+            "screening_shared_state_fallbacks",
+            "Rate-limit, idempotency and lock operations served in process because Redis failed, by operation.",
+            ["operation"],
+            registry=self.registry,
+        )
         self.cache_counts: dict[str, tuple[int, int]] = {"idempotency": (0, 0)}
         self.scorer: Scorer | None = None
+        self.local_registry = CollectorRegistry()  # per-process figures, never summed over workers
+        self.local_registry.register(_CacheCollector(self))
         self.registry.register(_CacheCollector(self))
+
+    def shared_state_fallback(self, operation: str) -> None:
+        """Count one shared-state operation served in process because Redis failed."""
+        self.fallbacks.labels(operation).inc()
 
     def cache_lookup(self, cache: str, *, hit: bool) -> None:
         """Count one cache lookup."""
@@ -87,11 +104,23 @@ class Metrics:
         self.cache_counts[cache] = (hits + hit, misses + (not hit))
 
     def render(self) -> bytes:
-        """Render the Prometheus text exposition."""
-        return generate_latest(self.registry)
+        """Render the Prometheus text exposition.
+
+        With several workers (``PROMETHEUS_MULTIPROC_DIR`` set, as ``screening serve --workers N`` does),
+        counters and histograms are summed over every worker; the cache figures are this worker's.
+        """
+        if not os.environ.get(MULTIPROC_ENV):
+            return generate_latest(self.registry)
+        combined = CollectorRegistry()
+        MultiProcessCollector(combined)
+        return generate_latest(combined) + generate_latest(self.local_registry)
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
-        """ASGI middleware counting requests and timing them by route template."""
+        """ASGI middleware counting, timing and logging requests by route template.
+
+        The access log names the route template (``/v1/screenings/{screening_id}``), never the path or query
+        string, so candidate and application ids stay out of logs.
+        """
 
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
@@ -108,33 +137,36 @@ class Metrics:
 
             try:
                 await app(scope, receive, send_wrapper)
+            except Exception as exc:  # answered by the exception handlers outside this middleware
+                status = status_of(exc)
+                raise
             finally:
                 route = str(scope.get("path_template") or "unmatched")  # type: ignore[union-attr]
                 method = str(scope.get("method", ""))
+                elapsed = time.perf_counter() - start
                 self.requests.labels(method, route, str(status)).inc()
-                self.latency.labels(method, route).observe(time.perf_counter() - start)
+                self.latency.labels(method, route).observe(elapsed)
+                access_log.info("%s %s %d %.1f ms", method, route, status, elapsed * 1000)
 
         return middleware
 
 
-class _CountingEncoder(EncoderWrapper):
-    """Wraps the scorer's encoder to report how many texts each call encodes."""
+class _BatchSizeObserver:
+    """Observes the sizes of the scorer's answer-encoding batches into ``metrics``."""
 
-    def __init__(self, inner: Encoder, metrics: Metrics) -> None:
-        super().__init__(inner)
+    def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Encode and count the batch."""
-        if texts:
-            self.metrics.batch_sizes.observe(len(texts))
-        return self.inner.encode(texts)
+    def __call__(self, batch_size: int) -> None:
+        """Count one batch."""
+        self.metrics.batch_sizes.observe(batch_size)
 
 
 def instrument_scorer(scorer: Scorer, metrics: Metrics) -> None:
-    """Point the scorer's encoder metrics at ``metrics`` (wrapping the encoder once)."""
-    if isinstance(scorer.encoder, _CountingEncoder):
-        scorer.encoder.metrics = metrics
+    """Point the scorer's encoder metrics at ``metrics`` (one observer per scorer, retargeted by later apps)."""
+    observer = next((o for o in scorer.encode_observers if isinstance(o, _BatchSizeObserver)), None)
+    if observer is None:
+        scorer.add_encode_observer(_BatchSizeObserver(metrics))
     else:
-        scorer.encoder = _CountingEncoder(scorer.encoder, metrics)  # type: ignore[assignment]
+        observer.metrics = metrics
     metrics.scorer = scorer

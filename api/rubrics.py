@@ -14,7 +14,7 @@ from api.schemas import RubricSource
 from screening.errors import RubricNotFound
 from screening.rubric import Rubric, RubricLibrary, _version_key, parse_rubric, rubric_fingerprint
 
-__all__ = ["RubricEntry", "is_used", "parse_upload", "resolve", "visible", "visible_ids"]
+__all__ = ["RubricEntry", "is_used", "parse_upload", "resolve", "stored_upload", "visible", "visible_ids"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +81,11 @@ async def is_used(session: AsyncSession, org_id: str, rubric_id: str, version: s
         )
     )
     return bool((await session.execute(query)).scalar())
+
+
+async def stored_upload(session: AsyncSession, org_id: str, rubric_id: str, version: str) -> RubricUpload | None:
+    """The organisation's stored upload of one version, locked for update."""
+    query = select(RubricUpload).where(
+        RubricUpload.org_id == org_id, RubricUpload.rubric_id == rubric_id, RubricUpload.version == version
+    )
+    return (await session.execute(query.with_for_update())).scalar_one_or_none()

@@ -18,6 +18,7 @@ __all__ = [
     "AnswerIn",
     "AuditEntry",
     "AuditLog",
+    "ConfirmIn",
     "Decision",
     "DimensionDecision",
     "Erasure",
@@ -25,6 +26,7 @@ __all__ = [
     "KeyIn",
     "KeyOut",
     "NewKey",
+    "OverrideIn",
     "Page",
     "ReviewIn",
     "ReviewOut",
@@ -77,7 +79,10 @@ class ScreeningIn(_In):
     candidate_id: ExternalId
     application_id: ExternalId
     rubric: RubricRef
-    answers: tuple[AnswerIn, ...]
+    answers: Annotated[
+        list[AnswerIn],
+        Meta(min_length=1, description="One answer per question answered (at least one; each question once)."),
+    ]
 
 
 class DimensionDecision(_Out):
@@ -163,13 +168,38 @@ class Page(_Out):
     next_cursor: str | None
 
 
-class ReviewIn(_In):
-    """Confirm or override the overall level (``target="overall"``) or one dimension's level."""
+ReviewTarget = Annotated[str, Meta(min_length=1, max_length=64, description='"overall" or a dimension id')]
+ReviewReason = Annotated[str, Meta(min_length=3, max_length=2000, description="Why; kept in the audit log.")]
 
-    target: Annotated[str, Meta(min_length=1, max_length=64, description='"overall" or a dimension id')]
-    action: Literal["confirm", "override"]
-    reason: Annotated[str, Meta(min_length=3, max_length=2000)]
-    level: float | None = None
+
+class ConfirmIn(_In, tag="confirm", tag_field="action"):
+    """Confirm the model's level of the overall (``target="overall"``) or of one dimension."""
+
+    target: ReviewTarget
+    reason: ReviewReason
+    level: Annotated[float | None, Meta(description="Leave out, or give the model's own level.")] = None
+
+    @property
+    def action(self) -> Literal["confirm"]:
+        """The tag: ``"confirm"``."""
+        return "confirm"
+
+
+class OverrideIn(_In, tag="override", tag_field="action"):
+    """Replace the model's level of the overall (``target="overall"``) or of one dimension with a human one."""
+
+    target: ReviewTarget
+    reason: ReviewReason
+    level: Annotated[float, Meta(description="The human level, on the rubric's scale.")]
+
+    @property
+    def action(self) -> Literal["override"]:
+        """The tag: ``"override"``."""
+        return "override"
+
+
+ReviewIn = ConfirmIn | OverrideIn
+"""A recruiter's review, tagged by ``action``: ``confirm`` or ``override``."""
 
 
 class AuditEntry(_Out):

@@ -1,19 +1,19 @@
-"""What the app holds at run time (settings, database, stores, scorer) and how scoring runs off the loop."""
+"""What the app holds at run time (settings, database, shared state, scorer) and how scoring runs off the loop."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 
 import anyio
 import anyio.to_thread
-from litestar.stores.base import Store
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from api.errors import ApiError
+from api.domain import NotReady
 from api.metrics import Metrics
+from api.rubric_parsing import RubricParser
 from api.settings import Settings
+from api.stores import SharedState
 from screening.report import CandidateAnswers, CandidateReport
 from screening.rubric import Rubric, RubricLibrary
 from screening.scorer import Scorer
@@ -28,20 +28,19 @@ class Services:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker
-    rate_store: Store
-    idempotency_store: Store
+    shared: SharedState
     metrics: Metrics
     library: RubricLibrary
+    rubric_parser: RubricParser
     scorer: Scorer | None = None
     load_error: str | None = None
     limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(2))
-    rate_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def ready_scorer(self) -> Scorer:
         """Return the scorer, or raise 503 while the model is still loading."""
         if self.scorer is None:
             detail = self.load_error or "The scoring model is still loading; retry shortly."
-            raise ApiError(503, "not-ready", "Service not ready", detail, headers={"Retry-After": "5"})
+            raise NotReady(detail, headers={"Retry-After": "5"})
         return self.scorer
 
     async def score(self, rubric: Rubric, candidate: CandidateAnswers) -> CandidateReport:

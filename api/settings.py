@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from screening.wire_errors import msgspec_error_location
+
 __all__ = ["ENV_PREFIX", "Settings", "SettingsError"]
 
 ENV_PREFIX = "SCREENING_"
@@ -39,6 +41,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_answer_chars: Annotated[int, Meta(ge=1, le=20_000)] = 10_000
     max_rubric_bytes: Annotated[int, Meta(ge=1024, le=16 * 1024 * 1024)] = 512 * 1024
     rate_limit_per_minute: Annotated[int, Meta(ge=0)] = 600
+    auth_failures_per_minute: Annotated[int, Meta(ge=0)] = 30
+    rubric_parse_seconds: Annotated[float, Meta(gt=0, le=120)] = 10.0
     idempotency_ttl_seconds: Positive = 24 * 3600
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -61,8 +65,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         try:
             return msgspec.convert(raw, type=cls, strict=False)
         except msgspec.ValidationError as exc:
-            message = str(exc)
-            field = message.rsplit("`$.", 1)[-1].rstrip("`") if "`$." in message else ""
+            field, message = msgspec_error_location(str(exc))
             variable = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
             given = f" (got {raw[field]!r})" if field in raw else ""
-            raise SettingsError(f"invalid setting {variable}: {message.split(' - at ', maxsplit=1)[0]}{given}") from exc
+            raise SettingsError(f"invalid setting {variable}: {message}{given}") from exc

@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-import msgspec
-from litestar import Request, Response, delete, get, post
+from litestar import Controller, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, JSONBody, Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import records
+from api import erasure_service, review_service, screening_service
 from api.auth import Principal, roles
-from api.controllers.base import OrgController, services_of
 from api.db import repo
-from api.schemas import AuditEntry, AuditLog, Erasure, Page, ReviewIn, ScreeningIn, ScreeningOut, ScreeningStatus
+from api.openapi import (
+    BAD_LIST_QUERY,
+    CREATE_CONFLICT,
+    CREATE_INVALID,
+    JSON_BODY,
+    KEYED,
+    NO_CANDIDATE,
+    NO_SCREENING,
+    PATH_ID,
+    RESCORE_INVALID,
+    REVIEW_INVALID,
+    RUBRIC_CHANGED,
+    problem_responses,
+)
+from api.schemas import AuditLog, Erasure, Page, ReviewIn, ScreeningIn, ScreeningOut, ScreeningStatus
+from api.services import Services
+from api.timestamps import parse_timestamp
 
 __all__ = ["CandidateController", "ScreeningController"]
 
 JSON = "application/json"
 ScreeningId = Annotated[str, Parameter(description="The screening record's id.", max_length=40)]
+ExternalIdFilter = Annotated[str | None, Parameter(max_length=200)]
 READ = roles("integration", "recruiter", "hr_admin")
 
 
@@ -27,11 +42,12 @@ def _json(body: bytes, status: int = 200) -> Response[Any]:
     return Response(content=body, status_code=status, media_type=JSON)
 
 
-class ScreeningController(OrgController):
+class ScreeningController(Controller):
     """Screening records of the caller's organisation."""
 
     path = "/v1/screenings"
     tags = ["screenings"]  # noqa: RUF012
+    security = [{"apiKey": []}]  # noqa: RUF012
 
     @post(
         "/",
@@ -39,10 +55,12 @@ class ScreeningController(OrgController):
         status_code=201,
         opt=roles("integration"),
         summary="Score a candidate's answers and store the report",
+        responses=problem_responses(*KEYED, 403, *JSON_BODY, notes={409: CREATE_CONFLICT, 422: CREATE_INVALID}),
     )
     async def create(
         self,
-        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        db_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
         data: JSONBody[ScreeningIn],
         idempotency_key: Annotated[
@@ -57,22 +75,49 @@ class ScreeningController(OrgController):
         ] = None,
     ) -> Response[ScreeningOut]:
         """Score the answers against the rubric and store the record; ``201`` means it is durably stored."""
-        body, status = await records.create(services_of(request), principal, data, idempotency_key)
-        return _json(body, status)
+        return _json(await screening_service.create(services, db_session, principal, data, idempotency_key), 201)
 
-    @get("/", operation_id="listScreenings", opt=READ, summary="List screenings")
+    @get(
+        "/",
+        operation_id="listScreenings",
+        opt=READ,
+        summary="List screenings",
+        responses=problem_responses(*KEYED, notes=BAD_LIST_QUERY),
+    )
     async def list_screenings(
         self,
         *,
-        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
-        candidate_id: Annotated[str | None, Parameter(description="Only this ATS candidate id.")] = None,
-        application_id: Annotated[str | None, Parameter(description="Only this ATS application id.")] = None,
-        rubric_id: Annotated[str | None, Parameter(description="Only screenings scored with this rubric.")] = None,
+        candidate_id: Annotated[
+            str | None, Parameter(description="Only this ATS candidate id.", max_length=200)
+        ] = None,
+        application_id: Annotated[
+            str | None, Parameter(description="Only this ATS application id.", max_length=200)
+        ] = None,
+        rubric_id: Annotated[
+            str | None, Parameter(description="Only screenings scored with this rubric.", max_length=64)
+        ] = None,
         status: Annotated[ScreeningStatus | None, Parameter(description="Only records in this status.")] = None,
-        created_after: Annotated[datetime | None, Parameter(description="Created at or after (ISO 8601).")] = None,
-        created_before: Annotated[datetime | None, Parameter(description="Created before (ISO 8601).")] = None,
-        cursor: Annotated[str | None, Parameter(description="`next_cursor` from the previous page.")] = None,
+        created_after: Annotated[
+            str | None,
+            Parameter(
+                description="Created at or after (ISO 8601; UTC when no offset is given).",
+                max_length=40,
+                schema_extra={"format": "date-time"},
+            ),
+        ] = None,
+        created_before: Annotated[
+            str | None,
+            Parameter(
+                description="Created before (ISO 8601; UTC when no offset is given).",
+                max_length=40,
+                schema_extra={"format": "date-time"},
+            ),
+        ] = None,
+        cursor: Annotated[
+            str | None, Parameter(description="`next_cursor` from the previous page.", max_length=400)
+        ] = None,
         limit: Annotated[int, Parameter(ge=1, le=100, description="Page size (1-100).")] = 20,
     ) -> Page:
         """Newest first, filtered, one page at a time (cursor pagination)."""
@@ -81,19 +126,26 @@ class ScreeningController(OrgController):
             application_id=application_id,
             rubric_id=rubric_id,
             status=status,
-            created_after=created_after,
-            created_before=created_before,
+            created_after=parse_timestamp(created_after, "created_after"),
+            created_before=parse_timestamp(created_before, "created_before"),
         )
-        async with services_of(request).sessions() as session:
-            rows, next_cursor = await repo.list_screenings(session, principal.org_id, filters, cursor, limit)
-        return Page(items=tuple(records.summary(r) for r in rows), next_cursor=next_cursor)
+        return await screening_service.list_page(db_session, principal, filters, cursor, limit)
 
-    @get("/{screening_id:str}", operation_id="getScreening", opt=READ, summary="Read a screening")
+    @get(
+        "/{screening_id:str}",
+        operation_id="getScreening",
+        opt=READ,
+        summary="Read a screening",
+        responses=problem_responses(*KEYED, *PATH_ID, 410, notes={404: NO_SCREENING}),
+    )
     async def get_screening(
-        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], screening_id: ScreeningId
+        self,
+        db_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        screening_id: ScreeningId,
     ) -> Response[ScreeningOut]:
         """Return the stored report (byte-identical to when it was scored), reviews, decision and history."""
-        return _json(await records.view(services_of(request), principal, screening_id))
+        return _json(await screening_service.view(db_session, principal, screening_id))
 
     @post(
         "/{screening_id:str}/reviews",
@@ -101,16 +153,19 @@ class ScreeningController(OrgController):
         status_code=201,
         opt=roles("recruiter", "hr_admin"),
         summary="Confirm or override a level",
+        responses=problem_responses(
+            *KEYED, 403, *PATH_ID, 410, *JSON_BODY, notes={404: NO_SCREENING, 422: REVIEW_INVALID}
+        ),
     )
     async def review(
         self,
-        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
         screening_id: ScreeningId,
-        data: JSONBody[ReviewIn],
+        data: ReviewIn,
     ) -> Response[ScreeningOut]:
         """Record a human review with its reason; the model's level is kept beside it."""
-        return _json(await records.review(services_of(request), principal, screening_id, data), 201)
+        return _json(await review_service.review(db_session, principal, screening_id, data), 201)
 
     @post(
         "/{screening_id:str}/rescore",
@@ -118,49 +173,59 @@ class ScreeningController(OrgController):
         status_code=200,
         opt=roles("recruiter", "hr_admin"),
         summary="Re-run the engine",
+        responses=problem_responses(
+            *KEYED, 403, *PATH_ID, 410, notes={404: NO_SCREENING, 409: RUBRIC_CHANGED, 422: RESCORE_INVALID}
+        ),
     )
     async def rescore(
-        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], screening_id: ScreeningId
+        self,
+        services: NamedDependency[Services],
+        db_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        screening_id: ScreeningId,
     ) -> Response[ScreeningOut]:
         """Score again with the current model and rubric; old results stay in history, reviews stand."""
-        return _json(await records.rescore(services_of(request), principal, screening_id))
+        return _json(await screening_service.rescore(services, db_session, principal, screening_id))
 
     @get(
         "/{screening_id:str}/audit",
         operation_id="getScreeningAudit",
         opt=roles("recruiter", "hr_admin"),
         summary="Audit log of a screening",
+        responses=problem_responses(*KEYED, 403, *PATH_ID, notes={404: NO_SCREENING}),
     )
     async def audit(
-        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], screening_id: ScreeningId
+        self,
+        db_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        screening_id: ScreeningId,
     ) -> AuditLog:
-        """Everything that happened to the record, oldest first (append-only)."""
-        async with services_of(request).sessions() as session:
-            await repo.get_screening(session, principal.org_id, screening_id)
-            events = await repo.audit_for(session, principal.org_id, screening_id)
-        return AuditLog(
-            screening_id=screening_id,
-            entries=tuple(msgspec.convert(records.audit_entry(e), AuditEntry) for e in events),
-        )
+        """Everything that happened to the record, oldest first (append-only; kept after erasure)."""
+        return await screening_service.audit_log(db_session, principal, screening_id)
 
     @get(
         "/{screening_id:str}/export",
         operation_id="exportScreening",
         opt=roles("hr_admin"),
         summary="Export a screening for an HR report",
+        responses=problem_responses(*KEYED, 403, *PATH_ID, 410, notes={404: NO_SCREENING}),
     )
     async def export(
-        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], screening_id: ScreeningId
+        self,
+        db_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        screening_id: ScreeningId,
     ) -> Response[dict[str, Any]]:
         """Export the record with the candidate's answers and its audit log; the export is audited."""
-        return _json(await records.export(services_of(request), principal, screening_id))
+        return _json(await screening_service.export(db_session, principal, screening_id))
 
 
-class CandidateController(OrgController):
+class CandidateController(Controller):
     """Data-protection requests about one candidate."""
 
     path = "/v1/candidates"
     tags = ["candidates"]  # noqa: RUF012
+    security = [{"apiKey": []}]  # noqa: RUF012
 
     @delete(
         "/{candidate_id:str}",
@@ -168,13 +233,15 @@ class CandidateController(OrgController):
         status_code=200,
         opt=roles("hr_admin"),
         summary="Erase a candidate's answers and reports",
+        responses=problem_responses(*KEYED, 403, *PATH_ID, notes={404: NO_CANDIDATE}),
     )
     async def erase(
         self,
-        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        db_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
         candidate_id: Annotated[str, Parameter(description="The ATS candidate id to erase.", max_length=200)],
     ) -> Erasure:
-        """Erase answers, reports and reviews of every screening of this candidate; the audit log says so."""
-        count, seq = await records.erase(services_of(request), principal, candidate_id)
+        """Delete answers, reports and reviews of every screening of this candidate; the audit log says so."""
+        count, seq = await erasure_service.erase(services, db_session, principal, candidate_id)
         return Erasure(erased_screenings=count, audit_seq=seq)

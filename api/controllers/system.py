@@ -1,26 +1,30 @@
-"""Liveness, readiness and metrics (no API key needed)."""
+"""Liveness, readiness and metrics: the only routes that need no API key."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Response, get
+from litestar.di import NamedDependency
 from sqlalchemy import text
 
-from api.errors import ApiError
+from api.domain import NotReady
 from api.metrics import CONTENT_TYPE
+from api.openapi import NOT_READY, problem_responses
 from api.services import Services
 
 __all__ = ["healthz", "metrics", "readyz"]
 
+PUBLIC = {"exclude_from_auth": True}
 
-@get("/healthz", operation_id="healthz", tags=["system"], summary="Liveness")
+
+@get("/healthz", operation_id="healthz", tags=["system"], summary="Liveness", opt=PUBLIC)
 async def healthz() -> dict[str, str]:
     """Say the process is up and serving requests."""
     return {"status": "ok"}
 
 
-async def _checks(services: Services) -> dict[str, str]:
+async def _checks(services: NamedDependency[Services]) -> dict[str, str]:
     checks = {"model": "ok" if services.scorer is not None else (services.load_error or "loading")}
     try:
         async with services.sessions() as session:
@@ -28,32 +32,39 @@ async def _checks(services: Services) -> dict[str, str]:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
-    for name, store in (("rate_store", services.rate_store), ("idempotency_store", services.idempotency_store)):
-        try:
-            await store.exists("readyz")
-            checks[name] = "ok"
-        except Exception as exc:
-            checks[name] = f"error: {type(exc).__name__}"
+    checks["shared_state"] = await services.shared.ping()
     return checks
 
 
-@get("/readyz", operation_id="readyz", tags=["system"], summary="Readiness")
-async def readyz(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """Ready only when the model and rubrics are loaded and the database and stores answer."""
-    checks = await _checks(request.app.state.services)
-    failing = {k: v for k, v in checks.items() if v != "ok"}
+@get(
+    "/readyz",
+    operation_id="readyz",
+    tags=["system"],
+    summary="Readiness",
+    opt=PUBLIC,
+    responses=problem_responses(notes={503: NOT_READY}),
+)
+async def readyz(services: NamedDependency[Services]) -> dict[str, Any]:
+    """Ready when the model and rubrics are loaded and the database answers.
+
+    Without Redis the service still serves (``status: degraded``): rate limits and idempotency locks then
+    hold per process.
+    """
+    checks = await _checks(services)
+    failing = {k: v for k, v in checks.items() if k != "shared_state" and v != "ok"}
     if failing:
-        raise ApiError(
-            503,
-            "not-ready",
-            "Service not ready",
-            "Not ready: " + ", ".join(f"{k} {v}" for k, v in failing.items()),
-            headers={"Retry-After": "5"},
-        )
-    return {"status": "ready", "checks": checks}
+        raise NotReady("Not ready: " + ", ".join(f"{k} {v}" for k, v in failing.items()), headers={"Retry-After": "5"})
+    return {"status": "ready" if checks["shared_state"] == "ok" else "degraded", "checks": checks}
 
 
-@get("/metrics", operation_id="metrics", tags=["system"], summary="Prometheus metrics", include_in_schema=True)
-async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
-    """Request counts and latencies, scoring latency, encoder batch sizes and cache hit rate."""
-    return Response(content=request.app.state.services.metrics.render(), media_type=CONTENT_TYPE)
+@get(
+    "/metrics",
+    operation_id="metrics",
+    tags=["system"],
+    summary="Prometheus metrics",
+    opt=PUBLIC,
+    media_type=CONTENT_TYPE,
+)
+async def metrics(services: NamedDependency[Services]) -> Response[bytes]:
+    """Request counts and latencies, scoring latency, encoder batch sizes, cache hit rate, degraded state."""
+    return Response(content=services.metrics.render(), media_type=CONTENT_TYPE)

@@ -29,7 +29,12 @@ class NotMigrated(RuntimeError):
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """Create an async engine; SQLite gets WAL, full sync, foreign keys and a busy timeout."""
+    """Create an async engine.
+
+    SQLite gets WAL, full sync, foreign keys, ``secure_delete`` (deleted content is zeroed, so an erasure
+    erases) and a busy timeout. PostgreSQL gets short connect and pool timeouts and a pre-ping, so a lost
+    server is reported at once (503) and a recovered one is used again without a restart.
+    """
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
@@ -39,10 +44,12 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    connect_args = {"timeout": 5} if "+asyncpg" in url else {}
+    return create_async_engine(url, pool_pre_ping=True, pool_timeout=10, connect_args=connect_args)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:

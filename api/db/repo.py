@@ -9,12 +9,13 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal, hash_token, new_token
 from api.db.models import ApiKey, AuditEvent, IdempotencyKey, ModelResult, Review, Screening, utcnow
-from api.errors import ApiError, FieldError
+from api.domain import Erased, InvalidField, MalformedField, NotFound
+from api.timestamps import bounded_utc
 
 __all__ = [
     "ListFilters",
@@ -31,6 +32,7 @@ __all__ = [
     "list_screenings",
     "reviews_for",
     "revoke_key",
+    "was_erased",
 ]
 
 
@@ -61,14 +63,27 @@ async def add_audit(
 async def get_screening(
     session: AsyncSession, org_id: str, screening_id: str, *, for_update: bool = False
 ) -> Screening:
-    """Load the organisation's screening, or raise 404 (also for another organisation's id)."""
+    """Load the organisation's screening: :class:`Erased` if it was erased, :class:`NotFound` otherwise.
+
+    Another organisation's id is not found, like an id that never existed.
+    """
     query = select(Screening).where(Screening.id == screening_id, Screening.org_id == org_id)
     if for_update:
-        query = query.with_for_update()
+        query = query.with_for_update().execution_options(populate_existing=True)
     found = (await session.execute(query)).scalar_one_or_none()
-    if found is None:
-        raise ApiError.not_found("screening", screening_id)
-    return found
+    if found is not None:
+        return found
+    if await was_erased(session, org_id, screening_id):
+        raise Erased(screening_id)
+    raise NotFound("screening", screening_id)
+
+
+async def was_erased(session: AsyncSession, org_id: str, screening_id: str) -> bool:
+    """Tell whether the organisation erased this screening (its audit log says so)."""
+    query = select(AuditEvent.seq).where(
+        AuditEvent.org_id == org_id, AuditEvent.screening_id == screening_id, AuditEvent.action == "erased"
+    )
+    return (await session.execute(query.limit(1))).first() is not None
 
 
 async def reviews_for(session: AsyncSession, screening_id: str) -> list[Review]:
@@ -116,15 +131,13 @@ def encode_cursor(created_at: datetime, screening_id: str) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """Decode a cursor; 422 if it was not made by us."""
+    """Decode a cursor; :class:`MalformedField` if it was not made by this API."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, ident = msgspec.json.decode(raw, type=tuple[datetime, str])
-    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
-        raise ApiError.invalid(
-            "The cursor is not valid.", [FieldError("cursor", "not a cursor from this API")]
-        ) from exc
-    return created, ident
+        return bounded_utc(created, "cursor"), ident
+    except (binascii.Error, ValueError, msgspec.DecodeError, OverflowError, InvalidField) as exc:
+        raise MalformedField("The cursor is not valid.", fields=[("cursor", "not a cursor from this API")]) from exc
 
 
 async def list_screenings(
@@ -141,9 +154,9 @@ async def list_screenings(
         if value is not None:
             query = query.where(column == value)
     if filters.created_after is not None:
-        query = query.where(Screening.created_at >= filters.created_after)
+        query = query.where(Screening.created_at >= bounded_utc(filters.created_after, "created_after"))
     if filters.created_before is not None:
-        query = query.where(Screening.created_at < filters.created_before)
+        query = query.where(Screening.created_at < bounded_utc(filters.created_before, "created_before"))
     if cursor:
         created, ident = decode_cursor(cursor)
         query = query.where(
@@ -157,30 +170,19 @@ async def list_screenings(
 
 
 async def erase_candidate(session: AsyncSession, org_id: str, candidate_id: str) -> tuple[list[str], list[str]]:
-    """Erase answers, reports and reviews of one candidate; ``(screening ids, idempotency keys)`` erased."""
-    query = select(Screening).where(
-        Screening.org_id == org_id, Screening.candidate_id == candidate_id, Screening.erased_at.is_(None)
-    )
-    screenings = list((await session.execute(query.with_for_update())).scalars())
-    ids = [s.id for s in screenings]
+    """Delete one candidate's screenings with their answers, reports, reviews and idempotency keys.
+
+    Rows are deleted (their children by ``ON DELETE CASCADE``), not nulled. Returns ``(screening ids,
+    idempotency keys)`` erased; the caller writes the audit entries that keep the ids answering 410.
+    """
+    query = select(Screening.id).where(Screening.org_id == org_id, Screening.candidate_id == candidate_id)
+    ids = list((await session.execute(query.with_for_update())).scalars())
     if not ids:
         return [], []
     keys = list(
         (await session.execute(select(IdempotencyKey.key).where(IdempotencyKey.screening_id.in_(ids)))).scalars()
     )
-    now = utcnow()
-    await session.execute(update(ModelResult).where(ModelResult.screening_id.in_(ids)).values(report=None))
-    await session.execute(delete(Review).where(Review.screening_id.in_(ids)))
-    await session.execute(delete(IdempotencyKey).where(IdempotencyKey.screening_id.in_(ids)))
-    for screening in screenings:
-        screening.candidate_id = None
-        screening.application_id = None
-        screening.answers = None
-        screening.report = None
-        screening.status = "erased"
-        screening.erased_at = now
-        screening.updated_at = now
-    await session.flush()
+    await session.execute(delete(Screening).where(Screening.id.in_(ids)))
     return ids, keys
 
 

@@ -55,7 +55,7 @@ def screening_body(example: int = 0, answers: int = 2, **changes: Any) -> dict[s
         "candidate_id": candidate["candidate_id"],
         "application_id": f"app-{candidate['candidate_id']}",
         "rubric": {"id": RUBRIC},
-        "answers": candidate["answers"][:answers],
+        "answers": [dict(a) for a in candidate["answers"][:answers]],
     }
     body.update(changes)
     return body

@@ -82,7 +82,7 @@ async def test_pagination_with_cursor(client, key) -> None:
     assert {i["id"] for i in first["items"] + second["items"]} == set(ids)
     assert first["items"][0]["created_at"] >= first["items"][1]["created_at"] >= second["items"][0]["created_at"]
     bad = await client.get("/v1/screenings", params={"cursor": "not-a-cursor"}, headers=ats)
-    assert_problem(bad, 422, "validation-error")
+    assert_problem(bad, 400, "malformed-request")
 
 
 async def test_idempotent_retries(client, key, db) -> None:

@@ -11,7 +11,7 @@ from api_support import assert_problem, raw_report, screening_body
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
-from api import records
+from api import screening_service
 from api.app import create_app
 from api.db.models import AuditEvent, ModelResult, Screening
 from api.settings import Settings
@@ -97,7 +97,7 @@ async def test_a_failure_mid_request_leaves_nothing_half_written(client, key, db
     async def broken_audit(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(records.repo, "add_audit", broken_audit)
+    monkeypatch.setattr(screening_service.repo, "add_audit", broken_audit)
     response = await client.post("/v1/screenings", json=screening_body(), headers={**ats, "Idempotency-Key": "k"})
     assert_problem(response, 500, "internal-error")
     monkeypatch.undo()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from api_support import assert_problem, raw_report, screening_body
+from api_support import EXAMPLES, assert_problem, raw_report, screening_body
 from sqlalchemy import select
 
 from api.db.models import AuditEvent, ModelResult, Review, Screening
@@ -109,7 +110,7 @@ async def test_audit_records_views_and_exports(client, key) -> None:
     assert all(e["actor_key_id"] for e in entries)
 
 
-async def test_erasure(client, key, db) -> None:
+async def test_erasure(client, key, db, settings) -> None:
     first = await _create(client, key, 0)
     other = await _create(client, key, 1)
     recruiter, admin = await key("recruiter"), await key("hr_admin")
@@ -133,15 +134,19 @@ async def test_erasure(client, key, db) -> None:
     assert "cand-001" not in json.dumps(audit) and "app-cand-001" not in json.dumps(audit)
 
     async with db() as session:
-        row = await session.get(Screening, first["id"])
-        assert row.status == "erased" and row.candidate_id is None and row.application_id is None
-        assert row.answers is None and row.report is None
-        results = (await session.execute(select(ModelResult).where(ModelResult.screening_id == first["id"]))).scalars()
-        assert all(r.report is None for r in results)
-        assert (await session.execute(select(Review).where(Review.screening_id == first["id"]))).first() is None
+        assert await session.get(Screening, first["id"]) is None, "rows are deleted, not nulled"
+        for table in (ModelResult, Review):
+            assert (await session.execute(select(table).where(table.screening_id == first["id"]))).first() is None
         events = (await session.execute(select(AuditEvent))).scalars().all()
         assert "cand-001" not in json.dumps([e.details for e in events])
         untouched = await session.get(Screening, other["id"])
         assert untouched.report is not None and untouched.candidate_id == "cand-002"
 
     assert_problem(await client.delete("/v1/candidates/cand-001", headers=admin), 404, "not-found")
+    if settings.embedded:  # nothing of the erased answers is left in the database file or its write-ahead log
+        database = Path(settings.database_url.removeprefix("sqlite+aiosqlite:///"))
+        erased_text = EXAMPLES[0]["answers"][0]["text"][:40].encode()
+        kept_text = EXAMPLES[1]["answers"][0]["text"][:40].encode()
+        files = [p.read_bytes() for p in database.parent.glob(database.name + "*")]
+        assert any(kept_text in data for data in files), "the other candidate's record is stored as plain text"
+        assert not any(erased_text in data for data in files)

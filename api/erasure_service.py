@@ -1,0 +1,61 @@
+"""Erasure on a data-protection request: delete a candidate's records, then purge what the database kept.
+
+Rows are deleted (not nulled). SQLite runs with ``secure_delete`` (freed pages are zeroed) and its
+write-ahead log is checkpointed and truncated after an erasure; PostgreSQL tables are vacuumed so the
+dead row versions are reclaimed. The audit log keeps one entry per erased record, without personal data.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from api import idempotency
+from api.auth import Principal
+from api.db import repo
+from api.domain import NotFound
+from api.services import Services
+
+__all__ = ["erase", "purge_deleted"]
+
+log = logging.getLogger("api")
+ERASED_TABLES = ("screenings", "model_results", "reviews", "idempotency_keys")
+
+
+async def purge_deleted(engine: AsyncEngine) -> None:
+    """Make deleted rows unreadable on disk (best effort: the deletion itself is already committed)."""
+    try:
+        async with engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "sqlite":
+                await autocommit.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            elif engine.dialect.name == "postgresql":
+                await autocommit.exec_driver_sql(f"VACUUM {', '.join(ERASED_TABLES)}")
+    except Exception as exc:  # the erasure stands; the purge is retried by the next one
+        log.warning("could not purge erased rows: %s: %s", type(exc).__name__, exc)
+
+
+async def erase(services: Services, session: AsyncSession, principal: Principal, candidate_id: str) -> tuple[int, int]:
+    """Erase every screening of a candidate; ``(records erased, last audit seq)``; 404 if there are none."""
+    async with session.begin():
+        ids, keys = await repo.erase_candidate(session, principal.org_id, candidate_id)
+        if not ids:
+            raise NotFound("candidate", candidate_id)
+        last = 0
+        for screening_id in ids:
+            event = await repo.add_audit(
+                session,
+                principal,
+                "erased",
+                screening_id=screening_id,
+                details={
+                    "reason": "data-protection erasure request",
+                    "erased": ["answers", "reports", "reviews", "candidate reference"],
+                },
+            )
+            last = event.seq
+    for key in keys:
+        await idempotency.forget(services.shared, principal, key)
+    await purge_deleted(services.engine)
+    return len(ids), last

@@ -1,0 +1,165 @@
+"""Bounded parsing before any handler runs: strict content type, body size, UTF-8, JSON depth, NUL characters.
+
+Every refusal is problem details naming what is wrong (400, 413, 415 or 422), decided on the raw request
+before it is decoded, so hostile input never reaches the JSON decoder's recursion, the database, or the model.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+import msgspec
+import numpy as np
+
+from api.errors import ApiError, FieldError
+
+if TYPE_CHECKING:
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["MAX_JSON_DEPTH", "RequestGate", "json_depth", "nul_paths"]
+
+MAX_JSON_DEPTH = 32
+JSON_TYPES = ("application/json",)
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_OPEN = np.zeros(256, dtype=np.int8)
+_OPEN[[ord("["), ord("{")]] = 1
+_OPEN[[ord("]"), ord("}")]] = -1
+
+
+def json_depth(body: bytes) -> int:
+    """The deepest nesting of arrays and objects in a JSON text (strings ignored), in linear time."""
+    structure = _STRING.sub(b"", body)
+    steps = _OPEN[np.frombuffer(structure, dtype=np.uint8)]
+    return int(np.cumsum(steps, dtype=np.int64).max(initial=0))
+
+
+def nul_paths(value: Any, path: str = "") -> list[str]:
+    """JSON paths (``answers[0].text``) of every string or key holding a NUL character."""
+    found: list[str] = []
+    if isinstance(value, str):
+        if "\x00" in value:
+            found.append(path or "body")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += nul_paths(item, f"{path}[{index}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            found += [child] if "\x00" in key else nul_paths(item, child)
+    return found
+
+
+def _malformed(detail: str) -> ApiError:
+    return ApiError(400, "malformed-request", "Malformed request", detail)
+
+
+def _nul_error(paths: list[str], where: str) -> ApiError:
+    errors = [FieldError(path, "contains a NUL character, which no field accepts") for path in paths[:20]]
+    return ApiError.invalid(f"NUL characters in the {where}: {', '.join(paths[:20])}", errors)
+
+
+def _check_target(scope: Scope) -> None:
+    """Path, query and headers: no NUL characters anywhere (they are refused by the database)."""
+    if "\x00" in scope["path"]:
+        raise _malformed("The path contains a NUL character.")
+    query = scope.get("query_string", b"")
+    if b"%00" in query or b"\x00" in query:
+        names = [name for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if "\x00" in value]
+        raise _nul_error([f"query.{name}" for name in names] or ["query"], "query string")
+    for name, value in scope.get("headers", ()):
+        if b"\x00" in value:
+            raise _malformed(f"The {name.decode('latin-1')} header contains a NUL character.")
+
+
+def _takes_json(scope: Scope) -> bool:
+    handler = scope.get("route_handler")
+    return handler is not None and "data" in handler.parsed_fn_signature.parameters
+
+
+def _content_type(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            return value.decode("latin-1").split(";", 1)[0].strip().lower()
+    return ""
+
+
+def check_json_body(body: bytes) -> None:
+    """Refuse a body that is not UTF-8, is nested too deeply, or holds NUL characters."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _malformed(f"The body is not valid UTF-8 (byte {exc.start}).") from exc
+    depth = json_depth(body)
+    if depth > MAX_JSON_DEPTH:
+        raise _malformed(f"The JSON is nested {depth} levels deep; at most {MAX_JSON_DEPTH} are accepted.")
+    if b"\\u0000" in body or b"\x00" in body:
+        try:
+            paths = nul_paths(msgspec.json.decode(body))
+        except msgspec.DecodeError as exc:
+            raise _malformed(f"The request could not be decoded: {exc}") from exc
+        if paths:
+            raise _nul_error(paths, "body")
+
+
+class RequestGate:
+    """ASGI middleware: refuses hostile requests before the framework decodes them."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the request; pass it on (with its body replayed) or raise the refusal."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        _check_target(scope)
+        if not _takes_json(scope):
+            await self.app(scope, receive, send)
+            return
+        if _content_type(scope) not in JSON_TYPES:
+            raise ApiError(
+                415,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "Send the body as JSON with `Content-Type: application/json`.",
+                headers={"Accept": "application/json"},
+            )
+        body = await self._read(receive)
+        check_json_body(body)
+        await self.app(scope, _replay(body, receive), send)
+
+    async def _read(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise _malformed("The client disconnected before sending the whole body.")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise ApiError(
+                    413,
+                    "payload-too-large",
+                    "Request body too large",
+                    f"The request body is larger than {self.max_body_bytes} bytes (SCREENING_MAX_BODY_BYTES).",
+                )
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

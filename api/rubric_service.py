@@ -1,0 +1,144 @@
+"""Rubrics: list and read the visible ones, validate TOML, and store an organisation's versions."""
+
+from __future__ import annotations
+
+import msgspec
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api import rubrics
+from api.auth import Principal
+from api.db import repo
+from api.db.models import RubricUpload, utcnow
+from api.domain import Conflict, NotFound, TooLarge
+from api.schemas import RubricDetail, RubricSummary, RubricValidation, RubricVersionInfo, RubricWarning
+from api.services import Services
+from screening.rubric import Rubric, rubric_fingerprint, rubric_warnings
+
+__all__ = ["detail", "parse", "summaries", "upload", "validation"]
+
+
+async def parse(services: Services, toml: str) -> Rubric:
+    """Parse and validate uploaded TOML within the size limit and time budget."""
+    size = len(toml.encode("utf-8"))
+    if size > services.settings.max_rubric_bytes:
+        raise TooLarge(f"The rubric is {size} bytes; at most {services.settings.max_rubric_bytes} are accepted.")
+    return await services.rubric_parser.parse(toml)
+
+
+def validation(rubric: Rubric) -> RubricValidation:
+    """A valid rubric's identity and warnings."""
+    return RubricValidation(
+        valid=True,
+        id=rubric.id,
+        version=rubric.version,
+        fingerprint=rubric_fingerprint(rubric),
+        questions=len(rubric.questions),
+        dimensions=len(rubric.dimensions),
+        references=len(rubric.references),
+        warnings=tuple(RubricWarning(location=w.location, message=w.message) for w in rubric_warnings(rubric)),
+    )
+
+
+async def summaries(services: Services, session: AsyncSession, principal: Principal) -> list[RubricSummary]:
+    """Built-in rubrics and the organisation's uploads, newest version of each."""
+    out: list[RubricSummary] = []
+    for rubric_id in await rubrics.visible_ids(session, services.library, principal.org_id):
+        entries = await rubrics.visible(session, services.library, principal.org_id, rubric_id)
+        latest = entries[-1]
+        out.append(
+            RubricSummary(
+                id=rubric_id,
+                title=latest.rubric.title,
+                latest_version=latest.rubric.version,
+                versions=tuple(e.rubric.version for e in entries),
+                source=latest.source,
+            )
+        )
+    return out
+
+
+async def detail(services: Services, session: AsyncSession, principal: Principal, rubric_id: str) -> RubricDetail:
+    """The newest version in full, and every version with its fingerprint and whether it was used."""
+    entries = await rubrics.visible(session, services.library, principal.org_id, rubric_id)
+    if not entries:
+        raise NotFound("rubric", rubric_id)
+    versions = []
+    for e in entries:
+        used = e.source == "builtin" or await rubrics.is_used(session, principal.org_id, rubric_id, e.rubric.version)
+        versions.append(
+            RubricVersionInfo(
+                version=e.rubric.version,
+                fingerprint=e.fingerprint,
+                title=e.rubric.title,
+                source=e.source,
+                used=used,
+                created_at=e.created_at,
+            )
+        )
+    return RubricDetail(
+        id=rubric_id,
+        source=entries[-1].source,
+        latest=msgspec.to_builtins(entries[-1].rubric),
+        versions=tuple(versions),
+    )
+
+
+async def upload(
+    services: Services, session: AsyncSession, principal: Principal, toml: str
+) -> tuple[RubricValidation, int]:
+    """Store a version for the organisation (201), or re-store the same one (200); a used version is immutable."""
+    rubric = await parse(services, toml)
+    if rubric.id in services.library.ids():
+        raise Conflict(
+            "rubric-id-reserved",
+            "Rubric id reserved",
+            f"{rubric.id!r} is a built-in rubric id; upload under another id.",
+        )
+    fingerprint = rubric_fingerprint(rubric)
+    try:
+        async with session.begin():
+            existing = await rubrics.stored_upload(session, principal.org_id, rubric.id, rubric.version)
+            now = utcnow()
+            if existing is None:
+                status = 201
+                session.add(
+                    RubricUpload(
+                        org_id=principal.org_id,
+                        rubric_id=rubric.id,
+                        version=rubric.version,
+                        title=rubric.title,
+                        fingerprint=fingerprint,
+                        toml=toml,
+                        uploaded_by=principal.key_id,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            elif existing.fingerprint == fingerprint:
+                status = 200
+            elif await rubrics.is_used(session, principal.org_id, rubric.id, rubric.version):
+                raise Conflict(
+                    "rubric-version-immutable",
+                    "Rubric version in use",
+                    f"Version {rubric.version!r} of {rubric.id!r} has scored candidates and cannot change; "
+                    "upload it as a new version.",
+                )
+            else:
+                status = 200
+                existing.toml, existing.fingerprint, existing.title = toml, fingerprint, rubric.title
+                existing.updated_at, existing.uploaded_by = now, principal.key_id
+            await repo.add_audit(
+                session,
+                principal,
+                "rubric_uploaded",
+                details={"rubric_id": rubric.id, "version": rubric.version, "fingerprint": fingerprint},
+            )
+    except IntegrityError as exc:
+        raise Conflict(
+            "rubric-version-conflict",
+            "Rubric version conflict",
+            "Another upload of this version happened at the same time; retry.",
+        ) from exc
+    await services.prepare(rubric)
+    return validation(rubric), status
