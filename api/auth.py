@@ -89,14 +89,22 @@ def _rate_limited(limit: int, now: float, detail: str) -> ApiError:
     )
 
 
+def _failures_key(connection: ASGIConnection[Any, Any, Any, Any], now: float) -> str:
+    address = connection.client.host if connection.client else "unknown"
+    return f"authfail:{address}:{int(now // 60)}"
+
+
+def _too_many_failures(limit: int, now: float) -> ApiError:
+    return _rate_limited(limit, now, f"Too many failed authentications from this address ({limit} a minute)")
+
+
 async def _refuse(services: Services, connection: ASGIConnection[Any, Any, Any, Any], detail: str) -> ApiError:
     """A 401, or a 429 once this client address has failed too often this minute."""
     limit = services.settings.auth_failures_per_minute
     now = time.time()
-    address = connection.client.host if connection.client else "unknown"
-    failures = await services.shared.count(f"authfail:{address}:{int(now // 60)}", 60)
+    failures = await services.shared.count(_failures_key(connection, now), 60)
     if limit and failures > limit:
-        return _rate_limited(limit, now, f"Too many failed authentications from this address ({limit} a minute)")
+        return _too_many_failures(limit, now)
     return ApiError(401, "unauthorized", "Unauthorized", detail, headers=_UNAUTHORIZED)
 
 
@@ -106,6 +114,9 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         """Return the caller's :class:`Principal`; 401 / 429 otherwise."""
         services: Services = connection.app.state.services
+        limit, now = services.settings.auth_failures_per_minute, time.time()
+        if limit and await services.shared.peek(_failures_key(connection, now)) >= limit:
+            raise _too_many_failures(limit, now)  # before any lookup: a guessing loop gets no answer about keys
         token = _token_from(connection)
         if token is None:
             raise await _refuse(services, connection, f"Send an API key: `{KEY_HEADER}: Bearer <key>`.")

@@ -49,6 +49,14 @@ class NotFound(DomainError):
     def __init__(self, what: str, ident: str) -> None:
         super().__init__(f"No {what} {ident!r}.")
 
+    @classmethod
+    def plain(cls, detail: str) -> NotFound:
+        """A 404 whose detail repeats no identifier (for personal ones such as candidate ids)."""
+        error = cls("", "")
+        error.detail = detail
+        error.args = (detail,)
+        return error
+
 
 class Erased(DomainError):
     """The record was erased on a data-protection request."""

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from api import idempotency
 from api.auth import Principal
 from api.db import repo
+from api.db.engine import BUSY_TIMEOUT_MS
 from api.domain import NotFound
 from api.services import Services
 
@@ -21,6 +22,7 @@ __all__ = ["erase", "purge_deleted"]
 
 log = logging.getLogger("api")
 ERASED_TABLES = ("screenings", "model_results", "reviews", "idempotency_keys")
+CHECKPOINT_WAIT_MS = 2000  # a reader holding the WAL must not stall the erasure (or other writers) for long
 
 
 async def purge_deleted(engine: AsyncEngine) -> None:
@@ -29,7 +31,15 @@ async def purge_deleted(engine: AsyncEngine) -> None:
         async with engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
             if engine.dialect.name == "sqlite":
-                await autocommit.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                await autocommit.exec_driver_sql(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
+                try:
+                    busy, _, _ = (await autocommit.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+                finally:
+                    await autocommit.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                if busy:
+                    log.warning(
+                        "erasure purge incomplete: a reader holds the SQLite WAL; the next checkpoint clears it"
+                    )
             elif engine.dialect.name == "postgresql":
                 await autocommit.exec_driver_sql(f"VACUUM {', '.join(ERASED_TABLES)}")
     except Exception as exc:  # the erasure stands; the purge is retried by the next one
@@ -41,7 +51,7 @@ async def erase(services: Services, session: AsyncSession, principal: Principal,
     async with session.begin():
         ids, keys = await repo.erase_candidate(session, principal.org_id, candidate_id)
         if not ids:
-            raise NotFound("candidate", candidate_id)
+            raise NotFound.plain("No screenings of this candidate in this organisation (none, or already erased).")
         last = 0
         for screening_id in ids:
             event = await repo.add_audit(

@@ -22,7 +22,7 @@ __all__ = ["MAX_JSON_DEPTH", "RequestGate", "json_depth", "nul_paths"]
 
 MAX_JSON_DEPTH = 32
 JSON_TYPES = ("application/json",)
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)  # possessive; an open string runs to the end
 _OPEN = np.zeros(256, dtype=np.int8)
 _OPEN[[ord("["), ord("{")]] = 1
 _OPEN[[ord("]"), ord("}")]] = -1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import msgspec
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +18,8 @@ from api.services import Services
 from screening.rubric import Rubric, rubric_fingerprint, rubric_warnings
 
 __all__ = ["detail", "parse", "summaries", "upload", "validation"]
+
+log = logging.getLogger("api")
 
 
 async def parse(services: Services, toml: str) -> Rubric:
@@ -44,7 +48,7 @@ async def summaries(services: Services, session: AsyncSession, principal: Princi
     """Built-in rubrics and the organisation's uploads, newest version of each."""
     out: list[RubricSummary] = []
     for rubric_id in await rubrics.visible_ids(session, services.library, principal.org_id):
-        entries = await rubrics.visible(session, services.library, principal.org_id, rubric_id)
+        entries = await rubrics.visible(session, services.library, services.rubric_parser, principal.org_id, rubric_id)
         latest = entries[-1]
         out.append(
             RubricSummary(
@@ -60,7 +64,7 @@ async def summaries(services: Services, session: AsyncSession, principal: Princi
 
 async def detail(services: Services, session: AsyncSession, principal: Principal, rubric_id: str) -> RubricDetail:
     """The newest version in full, and every version with its fingerprint and whether it was used."""
-    entries = await rubrics.visible(session, services.library, principal.org_id, rubric_id)
+    entries = await rubrics.visible(session, services.library, services.rubric_parser, principal.org_id, rubric_id)
     if not entries:
         raise NotFound("rubric", rubric_id)
     versions = []
@@ -140,5 +144,8 @@ async def upload(
             "Rubric version conflict",
             "Another upload of this version happened at the same time; retry.",
         ) from exc
-    await services.prepare(rubric)
+    try:  # committed: warming the embeddings is an optimisation, never a reason to report failure
+        await services.prepare(rubric)
+    except Exception as exc:
+        log.warning("stored rubric %s %s not pre-encoded: %s", rubric.id, rubric.version, type(exc).__name__)
     return validation(rubric), status

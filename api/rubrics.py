@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.models import ModelResult, RubricUpload, Screening
+from api.rubric_parsing import RubricParser
 from api.schemas import RubricSource
 from screening.errors import RubricNotFound
-from screening.rubric import Rubric, RubricLibrary, _version_key, parse_rubric, rubric_fingerprint
+from screening.rubric import Rubric, RubricLibrary, _version_key, rubric_fingerprint
 
-__all__ = ["RubricEntry", "is_used", "parse_upload", "resolve", "stored_upload", "visible", "visible_ids"]
+__all__ = ["RubricEntry", "is_used", "resolve", "stored_upload", "visible", "visible_ids"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +25,6 @@ class RubricEntry:
     source: RubricSource
     fingerprint: str
     created_at: datetime | None = None
-
-
-@lru_cache(maxsize=256)
-def parse_upload(toml: str) -> Rubric:
-    """Parse uploaded TOML (memoised: stored uploads are parsed once per process)."""
-    return parse_rubric(toml, source="upload")
 
 
 def _builtin(library: RubricLibrary, rubric_id: str) -> list[RubricEntry]:
@@ -49,20 +43,30 @@ async def visible_ids(session: AsyncSession, library: RubricLibrary, org_id: str
     return sorted(set(library.ids()) | {u.rubric_id for u in await _uploads(session, org_id)})
 
 
-async def visible(session: AsyncSession, library: RubricLibrary, org_id: str, rubric_id: str) -> list[RubricEntry]:
-    """List the visible versions of one rubric, oldest first (built-in ids cannot be uploaded)."""
+async def visible(
+    session: AsyncSession, library: RubricLibrary, parser: RubricParser, org_id: str, rubric_id: str
+) -> list[RubricEntry]:
+    """List the visible versions of one rubric, oldest first (built-in ids cannot be uploaded).
+
+    Stored uploads are parsed by ``parser`` (memoised, in its child process), never on the event loop.
+    """
     if rubric_id in library.ids():
         return _builtin(library, rubric_id)
     uploads = await _uploads(session, org_id, rubric_id)
-    entries = [RubricEntry(parse_upload(u.toml), "organisation", u.fingerprint, u.created_at) for u in uploads]
+    entries = [RubricEntry(await parser.parse(u.toml), "organisation", u.fingerprint, u.created_at) for u in uploads]
     return sorted(entries, key=lambda e: _version_key(e.rubric.version))
 
 
 async def resolve(
-    session: AsyncSession, library: RubricLibrary, org_id: str, rubric_id: str, version: str | None
+    session: AsyncSession,
+    library: RubricLibrary,
+    parser: RubricParser,
+    org_id: str,
+    rubric_id: str,
+    version: str | None,
 ) -> RubricEntry:
     """Find the pinned version, or the newest; :class:`RubricNotFound` names what is available."""
-    entries = await visible(session, library, org_id, rubric_id)
+    entries = await visible(session, library, parser, org_id, rubric_id)
     if version is not None:
         entries = [e for e in entries if e.rubric.version == version]
     if not entries:

@@ -116,7 +116,9 @@ async def _create_once(
         candidate_id=data.candidate_id,
         answers=tuple(Answer(question_id=a.question_id, text=a.text) for a in data.answers),
     )
-    entry = await resolve(session, services.library, principal.org_id, data.rubric.id, data.rubric.version)
+    entry = await resolve(
+        session, services.library, services.rubric_parser, principal.org_id, data.rubric.id, data.rubric.version
+    )
     await end_reads(session)
     problems = validate_answers(entry.rubric, candidate)
     if problems:
@@ -237,7 +239,9 @@ async def rescore(services: Services, session: AsyncSession, principal: Principa
     """Re-run the engine (current model, newest or pinned rubric); history and reviews are kept."""
     screening = await repo.get_screening(session, principal.org_id, screening_id)
     version = screening.rubric_version if screening.rubric_pinned else None
-    entry = await resolve(session, services.library, principal.org_id, screening.rubric_id, version)
+    entry = await resolve(
+        session, services.library, services.rubric_parser, principal.org_id, screening.rubric_id, version
+    )
     candidate = _answers_decoder.decode(screening.answers or b"")
     await end_reads(session)
     report = await services.score(entry.rubric, candidate)

@@ -28,6 +28,7 @@ log = logging.getLogger("api")
 
 REDIS_DOWN_SECONDS = 2.0  # after a failure, use the in-process fallback this long before trying Redis again
 LOCK_POLL_SECONDS = 0.05
+SWEEP_SECONDS = 30.0
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
@@ -58,6 +59,7 @@ class SharedState:
         self._memory_lock = asyncio.Lock()
         self._locks: dict[str, asyncio.Lock] = {}
         self._down_until = 0.0
+        self._swept_at = time.monotonic()
         self.last_error: str | None = None
 
     @property
@@ -67,14 +69,24 @@ class SharedState:
             return None
         return self.last_error
 
-    def _use_redis(self) -> bool:
-        return self.redis is not None and time.monotonic() >= self._down_until
+    def _use_redis(self, operation: str) -> bool:
+        """Whether to try Redis now; an operation skipped while Redis is down is counted as a fallback."""
+        if self.redis is None:
+            return False
+        if time.monotonic() < self._down_until:
+            self.on_fallback(operation)
+            return False
+        return True
 
     def _failed(self, operation: str, exc: Exception) -> None:
+        """Serve this operation in process; a lost connection also skips Redis for a short while."""
+        self.on_fallback(operation)
+        if not isinstance(exc, RedisConnectionError | RedisTimeoutError):  # Redis answered, with an error
+            log.warning("redis %s failed (%s: %s); served in process", operation, type(exc).__name__, exc)
+            return
         first = self.degraded is None
         self._down_until = time.monotonic() + REDIS_DOWN_SECONDS
         self.last_error = f"redis unavailable ({type(exc).__name__})"
-        self.on_fallback(operation)
         if first:
             log.warning("redis unavailable (%s: %s); using in-process state", type(exc).__name__, exc)
 
@@ -83,7 +95,7 @@ class SharedState:
 
     async def get(self, key: str) -> bytes | None:
         """Return a cached value, or ``None`` (also when Redis cannot be reached)."""
-        if self._use_redis():
+        if self._use_redis("get"):
             try:
                 return await self.redis.get(self._key(key))  # type: ignore[union-attr]
             except RedisError as exc:
@@ -92,37 +104,55 @@ class SharedState:
 
     async def set(self, key: str, value: bytes, expires_in: int) -> None:
         """Cache a value for ``expires_in`` seconds (in this process while Redis is down)."""
-        if self._use_redis():
+        if self._use_redis("set"):
             try:
                 await self.redis.set(self._key(key), value, ex=expires_in)  # type: ignore[union-attr]
                 return
             except RedisError as exc:
                 self._failed("set", exc)
+        await self._sweep()
         await self.memory.set(key, value, expires_in=expires_in)
 
     async def delete(self, key: str) -> None:
         """Forget a cached value everywhere it may be."""
         await self.memory.delete(key)
-        if self._use_redis():
+        if self._use_redis("delete"):
             try:
                 await self.redis.delete(self._key(key))  # type: ignore[union-attr]
             except RedisError as exc:
                 self._failed("delete", exc)
 
     async def count(self, key: str, window_seconds: int) -> int:
-        """Add one to a counter that lives ``window_seconds`` and return it (atomic)."""
-        if self._use_redis():
+        """Add one to a counter that lives ``window_seconds`` and return it (atomic; any Redis version)."""
+        if self._use_redis("count"):
             try:
                 name = self._key(key)
                 async with self.redis.pipeline(transaction=True) as pipe:  # type: ignore[union-attr]
-                    count, _ = await pipe.incr(name).expire(name, window_seconds + 1, nx=True).execute()
+                    _, count = await pipe.set(name, 0, ex=window_seconds + 1, nx=True).incr(name).execute()
                 return int(count)
             except RedisError as exc:
                 self._failed("count", exc)
         async with self._memory_lock:
+            await self._sweep()
             count = int(await self.memory.get(key) or b"0") + 1
             await self.memory.set(key, str(count).encode(), expires_in=window_seconds + 1)
         return count
+
+    async def peek(self, key: str) -> int:
+        """A counter's value without adding to it (0 when absent)."""
+        if self._use_redis("peek"):
+            try:
+                return int(await self.redis.get(self._key(key)) or 0)  # type: ignore[union-attr]
+            except RedisError as exc:
+                self._failed("peek", exc)
+        return int(await self.memory.get(key) or b"0")
+
+    async def _sweep(self) -> None:
+        """Drop expired in-process entries now and then (the memory store only drops one when it is read)."""
+        now = time.monotonic()
+        if now - self._swept_at >= SWEEP_SECONDS:
+            self._swept_at = now
+            await self.memory.delete_expired()
 
     async def ping(self) -> str:
         """``ok``, or what is wrong (for ``/readyz``)."""
@@ -165,7 +195,7 @@ class SharedState:
 
     async def _acquire_shared(self, key: str, token: str, hold_seconds: int, wait_seconds: float) -> bool:
         deadline = time.monotonic() + wait_seconds
-        while self._use_redis():
+        while self._use_redis("lock"):
             try:
                 if await self.redis.set(self._key(f"lock:{key}"), token, nx=True, ex=hold_seconds):  # type: ignore[union-attr]
                     return True

@@ -184,6 +184,24 @@ def load_rubric(path: Path | str) -> Rubric:
     return parse_rubric(data, source=str(path))
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _control_character_paths(value: Any, path: str = "") -> list[str]:
+    """Paths of strings (and keys) holding control characters other than tab and line breaks."""
+    if isinstance(value, str):
+        return [path or "toml"] if _CONTROL.search(value) else []
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in _control_character_paths(item, f"{path}[{i}]")]
+    if isinstance(value, dict):
+        found: list[str] = []
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            found += [child] if _CONTROL.search(key) else _control_character_paths(item, child)
+        return found
+    return []
+
+
 def parse_rubric(data: bytes | str, source: str = "<rubric>") -> Rubric:
     """Decode and validate rubric TOML; raise :class:`InvalidRubric` listing every problem."""
     text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
@@ -193,6 +211,11 @@ def parse_rubric(data: bytes | str, source: str = "<rubric>") -> Rubric:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidRubric(source, [Problem(location="toml", message=str(exc))]) from exc
+    except RecursionError as exc:
+        raise InvalidRubric(source, [Problem(location="toml", message="nested too deeply to parse")]) from exc
+    if control := _control_character_paths(raw):
+        message = "contains a NUL or other control character, which no rubric text may"
+        raise InvalidRubric(source, [Problem(location=path, message=message) for path in control[:20]])
     problems = list(_structural_problems(raw))
     partial, incomplete = _valid_part(raw) if problems else (msgspec.convert(raw, type=Rubric), frozenset())
     if partial is not None:

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 __all__ = [
+    "BUSY_TIMEOUT_MS",
     "NotMigrated",
     "alembic_config",
     "check_migrated",
@@ -22,6 +23,7 @@ __all__ = [
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 MIGRATE_COMMAND = "screening db migrate"
+BUSY_TIMEOUT_MS = 30_000  # SQLite: how long a writer waits for another
 
 
 class NotMigrated(RuntimeError):
@@ -32,11 +34,11 @@ def create_engine(url: str) -> AsyncEngine:
     """Create an async engine.
 
     SQLite gets WAL, full sync, foreign keys, ``secure_delete`` (deleted content is zeroed, so an erasure
-    erases) and a busy timeout. PostgreSQL gets short connect and pool timeouts and a pre-ping, so a lost
+    erases), a busy timeout, and ``BEGIN IMMEDIATE`` transactions (SQLite ignores ``FOR UPDATE``). PostgreSQL gets short connect and pool timeouts and a pre-ping, so a lost
     server is reported at once (503) and a recovered one is used again without a restart.
     """
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: object, _: object) -> None:
@@ -46,10 +48,20 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
+            dbapi_connection.isolation_level = None  # type: ignore[attr-defined]  # we issue BEGIN ourselves
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin_immediate(connection: Connection) -> None:
+            # Take the write lock when a transaction starts, so reads made to decide a write (what
+            # PostgreSQL's SELECT ... FOR UPDATE protects) cannot change before it commits.
+            if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     connect_args = {"timeout": 5} if "+asyncpg" in url else {}
-    return create_async_engine(url, pool_pre_ping=True, pool_timeout=10, connect_args=connect_args)
+    return create_async_engine(
+        url, pool_pre_ping=True, pool_timeout=10, connect_args=connect_args, hide_parameters=True
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -135,7 +136,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, ident = msgspec.json.decode(raw, type=tuple[datetime, str])
-        return bounded_utc(created, "cursor"), ident
+        return bounded_utc(created, "cursor"), str(uuid.UUID(ident))
     except (binascii.Error, ValueError, msgspec.DecodeError, OverflowError, InvalidField) as exc:
         raise MalformedField("The cursor is not valid.", fields=[("cursor", "not a cursor from this API")]) from exc
 

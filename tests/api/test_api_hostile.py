@@ -87,6 +87,14 @@ async def test_deeply_nested_json_is_a_400_with_or_without_a_key(client, key) ->
     )
 
 
+async def test_unterminated_escaped_strings_are_scanned_in_linear_time(client, key) -> None:
+    recruiter = await key("recruiter")
+    body = b'"' + b'\\"' * 400_000  # 800 KB: one open string of escaped quotes
+    start = time.perf_counter()
+    response = await client.post("/v1/screenings/x/reviews", content=body, headers={**recruiter, **JSON})
+    assert response.status_code == 400 and time.perf_counter() - start < 2
+
+
 async def test_invalid_utf8_is_a_400(client, key) -> None:
     ats = await key("integration")
     body = msgspec.json.encode(screening_body()).replace(b'"cand-001"', b'"cand-\xff\xfe001"', 1)
@@ -163,6 +171,7 @@ async def test_hostile_rubric_toml_is_refused_quickly_and_does_not_block_the_ser
         "nested inline tables": "a = " + "{b = " * 2_000 + "1" + "}" * 2_000,
         "a 40,000-part dotted key": ".".join(["k"] * 40_000) + " = 1",
         "a very long key": "k" * 5_000 + " = 1",
+        "depth hidden behind an escaped quote": 'a = """ \\""" """\nb = ' + "[" * 2_000 + "]" * 2_000 + '\nc = """ """',
     }
     for shape, toml in hostile.items():
         health = asyncio.create_task(loop_client.get("/healthz"))
@@ -185,3 +194,15 @@ async def test_concurrent_retries_with_one_key_score_once(loop_client, key, app)
     assert {r.status_code for r in responses} == {201}, responses[0].text
     assert len({r.json()["id"] for r in responses}) == 1
     assert _scorings(app) - before == 1, "the duplicates waited for the first instead of running the model"
+
+
+async def test_nul_characters_that_only_appear_after_decoding(client, key) -> None:
+    recruiter, admin = await key("recruiter"), await key("hr_admin")
+    cursor = base64.urlsafe_b64encode(msgspec.json.encode(["2024-01-01T00:00:00+00:00", "a\u0000b"])).decode()
+    response = await client.get("/v1/screenings", params={"cursor": cursor.rstrip("=")}, headers=recruiter)
+    assert_problem(response, 400, "malformed-request")
+    toml = 'id = "x"\nversion = "1"\ntitle = "T\\u0000"\n'
+    problem = assert_problem(
+        await client.post("/v1/rubrics", json={"toml": toml}, headers=admin), 422, "invalid-rubric"
+    )
+    assert problem["errors"][0]["path"] == "title"
