@@ -16,6 +16,7 @@ from litestar.middleware import DefineMiddleware
 
 from api.auth import PUBLIC_PATHS, ApiKeyAuthentication, require_role
 from api.controllers.keys import KeyController
+from api.controllers.reports import ReportController
 from api.controllers.rubrics import RubricController
 from api.controllers.screenings import CandidateController, ScreeningController
 from api.controllers.system import healthz, metrics, readyz
@@ -118,6 +119,7 @@ def create_app(
             CandidateController,
             RubricController,
             KeyController,
+            ReportController,
             healthz,
             readyz,
             metrics,

@@ -21,7 +21,7 @@ from api.services import Services
 __all__ = ["erase", "purge_deleted"]
 
 log = logging.getLogger("api")
-ERASED_TABLES = ("screenings", "model_results", "reviews", "idempotency_keys")
+ERASED_TABLES = ("screenings", "model_results", "reviews", "idempotency_keys", "demographics")
 CHECKPOINT_WAIT_MS = 2000  # a reader holding the WAL must not stall the erasure (or other writers) for long
 
 
@@ -47,23 +47,21 @@ async def purge_deleted(engine: AsyncEngine) -> None:
 
 
 async def erase(services: Services, session: AsyncSession, principal: Principal, candidate_id: str) -> tuple[int, int]:
-    """Erase every screening of a candidate; ``(records erased, last audit seq)``; 404 if there are none."""
+    """Erase every screening and the self-identification of a candidate; ``(records erased, last audit seq)``.
+
+    404 when the organisation holds nothing of the candidate.
+    """
     async with session.begin():
         ids, keys = await repo.erase_candidate(session, principal.org_id, candidate_id)
-        if not ids:
-            raise NotFound.plain("No screenings of this candidate in this organisation (none, or already erased).")
+        had_demographics = await repo.delete_demographics(session, principal.org_id, candidate_id)
+        if not ids and not had_demographics:
+            raise NotFound.plain("No data of this candidate in this organisation (none, or already erased).")
+        erased = ["answers", "reports", "reviews", "candidate reference"]
+        erased += ["self-identification"] if had_demographics else []
+        details = {"reason": "data-protection erasure request", "erased": erased}
         last = 0
-        for screening_id in ids:
-            event = await repo.add_audit(
-                session,
-                principal,
-                "erased",
-                screening_id=screening_id,
-                details={
-                    "reason": "data-protection erasure request",
-                    "erased": ["answers", "reports", "reviews", "candidate reference"],
-                },
-            )
+        for screening_id in ids or [None]:
+            event = await repo.add_audit(session, principal, "erased", screening_id=screening_id, details=details)
             last = event.seq
     for key in keys:
         await idempotency.forget(services.shared, principal, key)

@@ -33,6 +33,7 @@ __all__ = [
     "KEYED",
     "NOT_READY",
     "NO_CANDIDATE",
+    "NO_DEMOGRAPHICS",
     "NO_KEY",
     "NO_RUBRIC",
     "NO_SCREENING",
@@ -69,7 +70,8 @@ STATUS_DESCRIPTIONS: dict[int, str] = {
 NO_SCREENING = "No screening with this id in this organisation."
 NO_KEY = "No API key with this id in this organisation."
 NO_RUBRIC = "No rubric with this id for this organisation."
-NO_CANDIDATE = "No screening of this candidate is left to erase."
+NO_CANDIDATE = "Nothing of this candidate (screenings or self-identification) is left to erase."
+NO_DEMOGRAPHICS = "No self-identification is recorded for this candidate."
 CREATE_CONFLICT = "The `Idempotency-Key` was used with another body, or the rubric version changed while scoring."
 CREATE_INVALID = (
     "Invalid body, an unknown rubric (`unknown-rubric`), or answers that do not fit it (`invalid-answers`)."
@@ -135,6 +137,7 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
     "ConfirmIn": {"action": "confirm", "target": "overall", "reason": "Matches what we saw at interview."},
     "OverrideIn": {"action": "override", "target": "overall", "level": 4, "reason": "Strong at interview."},
     "KeyIn": {"role": "recruiter", "name": "Recruiting team"},
+    "DemographicsIn": {"sex": "female", "race_ethnicity": "declined"},
 }
 """An example of each request body (by component name), shown with the operations that take it."""
 

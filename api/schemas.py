@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from screening.demographics import RaceEthnicity, Sex
 from screening.report import CandidateReport
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "AuditLog",
     "ConfirmIn",
     "Decision",
+    "DemographicsIn",
+    "DemographicsOut",
     "DimensionDecision",
     "Erasure",
     "HistoryEntry",
@@ -308,3 +311,19 @@ class NewKey(_Out):
     name: str
     created_at: datetime
     token: str
+
+
+class DemographicsIn(_In):
+    """A candidate's optional self-identification; leave a field out (or null) for unknown."""
+
+    sex: Sex | None = None
+    race_ethnicity: RaceEthnicity | None = None
+
+
+class DemographicsOut(_Out):
+    """A candidate's recorded self-identification (only ever shown to hr_admin, never in a report)."""
+
+    candidate_id: str
+    sex: Sex | None
+    race_ethnicity: RaceEthnicity | None
+    updated_at: datetime

@@ -19,8 +19,10 @@ from typing import IO, TYPE_CHECKING
 
 import msgspec
 
+from screening.calibration.cli import register as register_calibration
 from screening.commands import CommandPlugins, load_command_plugins
 from screening.errors import InputLineError, InvalidRubric, ScreeningError
+from screening.fairness_cli import register as register_fairness
 from screening.inputs import validate_answers
 from screening.paths import builtin_rubrics_dir, default_cache_dir
 from screening.report import CandidateAnswers, CandidateReport
@@ -274,6 +276,9 @@ def _parser_and_plugins() -> tuple[argparse.ArgumentParser, Subcommands, Command
     build = model_commands.add_parser("build", help="build the behaviour encoder of method v2 (once, about 5 minutes)")
     build.add_argument("--cache-dir", type=Path, help="cache folder (default: $SCREENING_CACHE_DIR or ~/.cache)")
     build.set_defaults(handler=_cmd_model_build)
+
+    register_calibration(commands)
+    register_fairness(commands)
 
     return parser, commands, load_command_plugins(commands)
 

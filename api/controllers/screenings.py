@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Response, delete, get, post
+from litestar import Controller, Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import erasure_service, review_service, screening_service
+from api import demographics_service, erasure_service, review_service, screening_service
 from api.auth import Principal, roles
 from api.db import repo
 from api.openapi import (
@@ -19,6 +19,7 @@ from api.openapi import (
     JSON_BODY,
     KEYED,
     NO_CANDIDATE,
+    NO_DEMOGRAPHICS,
     NO_SCREENING,
     PATH_ID,
     RESCORE_INVALID,
@@ -26,13 +27,24 @@ from api.openapi import (
     RUBRIC_CHANGED,
     problem_responses,
 )
-from api.schemas import AuditLog, Erasure, Page, ReviewIn, ScreeningIn, ScreeningOut, ScreeningStatus
+from api.schemas import (
+    AuditLog,
+    DemographicsIn,
+    DemographicsOut,
+    Erasure,
+    Page,
+    ReviewIn,
+    ScreeningIn,
+    ScreeningOut,
+    ScreeningStatus,
+)
 from api.services import Services
 from api.timestamps import parse_timestamp
 
 __all__ = ["CandidateController", "ScreeningController"]
 
 JSON = "application/json"
+CandidateId = Annotated[str, Parameter(description="The ATS candidate id.", max_length=200)]
 ScreeningId = Annotated[str, Parameter(description="The screening record's id.", max_length=40)]
 ExternalIdFilter = Annotated[str | None, Parameter(max_length=200)]
 READ = roles("integration", "recruiter", "hr_admin")
@@ -240,8 +252,59 @@ class CandidateController(Controller):
         services: NamedDependency[Services],
         db_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
-        candidate_id: Annotated[str, Parameter(description="The ATS candidate id to erase.", max_length=200)],
+        candidate_id: CandidateId,
     ) -> Erasure:
         """Delete answers, reports and reviews of every screening of this candidate; the audit log says so."""
         count, seq = await erasure_service.erase(services, db_session, principal, candidate_id)
         return Erasure(erased_screenings=count, audit_seq=seq)
+
+    @put(
+        "/{candidate_id:str}/demographics",
+        operation_id="recordDemographics",
+        status_code=200,
+        opt=roles("hr_admin"),
+        summary="Record a candidate's optional self-identification",
+        responses=problem_responses(*KEYED, 403, *JSON_BODY, *PATH_ID),
+    )
+    async def record_demographics(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        candidate_id: CandidateId,
+        data: JSONBody[DemographicsIn],
+    ) -> DemographicsOut:
+        """Record or replace it. It is kept apart from answers and reports and is never an input to scoring."""
+        return await demographics_service.record(db_session, principal, candidate_id, data)
+
+    @get(
+        "/{candidate_id:str}/demographics",
+        operation_id="getDemographics",
+        opt=roles("hr_admin"),
+        summary="Read a candidate's self-identification",
+        responses=problem_responses(*KEYED, 403, *PATH_ID, notes={404: NO_DEMOGRAPHICS}),
+    )
+    async def get_demographics(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        candidate_id: CandidateId,
+    ) -> DemographicsOut:
+        """Only hr_admin may read it; it never appears in a screening, an export or the audit log."""
+        return await demographics_service.read(db_session, principal, candidate_id)
+
+    @delete(
+        "/{candidate_id:str}/demographics",
+        operation_id="deleteDemographics",
+        status_code=204,
+        opt=roles("hr_admin"),
+        summary="Withdraw a candidate's self-identification",
+        responses=problem_responses(*KEYED, 403, *PATH_ID, notes={404: NO_DEMOGRAPHICS}),
+    )
+    async def delete_demographics(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        candidate_id: CandidateId,
+    ) -> None:
+        """Delete it (erasing the candidate deletes it too)."""
+        await demographics_service.delete(db_session, principal, candidate_id)

@@ -25,6 +25,7 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "DemographicRecord",
     "IdempotencyKey",
     "ModelResult",
     "Review",
@@ -200,3 +201,17 @@ class AuditEvent(Base):
     actor_role: Mapped[str] = mapped_column(String(32))
     details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DemographicRecord(Base):
+    """A candidate's optional self-identification, kept apart from answers and reports; never scored."""
+
+    __tablename__ = "demographics"
+
+    org_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    candidate_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sex: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    race_ethnicity: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    recorded_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

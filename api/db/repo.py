@@ -14,7 +14,16 @@ from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal, hash_token, new_token
-from api.db.models import ApiKey, AuditEvent, IdempotencyKey, ModelResult, Review, Screening, utcnow
+from api.db.models import (
+    ApiKey,
+    AuditEvent,
+    DemographicRecord,
+    IdempotencyKey,
+    ModelResult,
+    Review,
+    Screening,
+    utcnow,
+)
 from api.domain import Erased, InvalidField, MalformedField, NotFound
 from api.timestamps import bounded_utc
 
@@ -24,13 +33,18 @@ __all__ = [
     "audit_for",
     "create_key",
     "decode_cursor",
+    "delete_demographics",
+    "demographics_of",
     "encode_cursor",
     "erase_candidate",
+    "get_demographics",
     "get_screening",
     "history_for",
     "idempotency_row",
+    "latest_reports",
     "list_keys",
     "list_screenings",
+    "put_demographics",
     "reviews_for",
     "revoke_key",
     "was_erased",
@@ -212,4 +226,64 @@ async def list_keys(session: AsyncSession, org_id: str | None = None) -> Sequenc
     query = select(ApiKey).order_by(ApiKey.org_id, ApiKey.created_at)
     if org_id is not None:
         query = query.where(ApiKey.org_id == org_id)
+    return list((await session.execute(query)).scalars())
+
+
+async def put_demographics(
+    session: AsyncSession, org_id: str, candidate_id: str, sex: str | None, race_ethnicity: str | None, by: str
+) -> DemographicRecord:
+    """Record (or replace) a candidate's self-identification."""
+    row = await session.get(DemographicRecord, (org_id, candidate_id), with_for_update=True)
+    now = utcnow()
+    if row is None:
+        row = DemographicRecord(org_id=org_id, candidate_id=candidate_id, created_at=now)
+        session.add(row)
+    row.sex, row.race_ethnicity, row.recorded_by, row.updated_at = sex, race_ethnicity, by, now
+    await session.flush()
+    return row
+
+
+async def get_demographics(session: AsyncSession, org_id: str, candidate_id: str) -> DemographicRecord:
+    """A candidate's self-identification, or :class:`NotFound`."""
+    row = await session.get(DemographicRecord, (org_id, candidate_id))
+    if row is None:
+        raise NotFound.plain("No self-identification is recorded for this candidate.")
+    return row
+
+
+async def delete_demographics(session: AsyncSession, org_id: str, candidate_id: str) -> bool:
+    """Delete a candidate's self-identification; whether there was one."""
+    query = delete(DemographicRecord).where(
+        DemographicRecord.org_id == org_id, DemographicRecord.candidate_id == candidate_id
+    )
+    return bool((await session.execute(query)).rowcount)
+
+
+async def latest_reports(
+    session: AsyncSession, org_id: str, rubric_id: str, after: datetime | None, before: datetime | None
+) -> list[tuple[str, bytes]]:
+    """``(candidate id, current report)`` of each candidate's newest scored screening with one rubric."""
+    query = select(Screening.candidate_id, Screening.report, Screening.created_at).where(
+        Screening.org_id == org_id,
+        Screening.rubric_id == rubric_id,
+        Screening.candidate_id.is_not(None),
+        Screening.report.is_not(None),
+    )
+    if after is not None:
+        query = query.where(Screening.created_at >= after)
+    if before is not None:
+        query = query.where(Screening.created_at < before)
+    newest: dict[str, tuple[datetime, bytes]] = {}
+    for candidate_id, report, created_at in (await session.execute(query.order_by(Screening.created_at))).all():
+        newest[candidate_id] = (created_at, report)
+    return [(candidate_id, report) for candidate_id, (_, report) in newest.items()]
+
+
+async def demographics_of(session: AsyncSession, org_id: str, candidate_ids: Sequence[str]) -> list[DemographicRecord]:
+    """The self-identification of these candidates (those who gave one)."""
+    if not candidate_ids:
+        return []
+    query = select(DemographicRecord).where(
+        DemographicRecord.org_id == org_id, DemographicRecord.candidate_id.in_(list(candidate_ids))
+    )
     return list((await session.execute(query)).scalars())

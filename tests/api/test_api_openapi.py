@@ -39,6 +39,8 @@ REFUSED_BY_STATED_RULES = {
     "validateRubric": ["422"],
     "uploadRubric": ["422"],
     "listScreenings": ["400", "422"],
+    "adverseImpactReport": ["422"],  # a rubric id the organisation does not have, a cut off the scale
+    "adverseImpactReportCsv": ["422"],
 }
 ACCEPTED = ["2xx", "401", "403", "404", "409", "410", "429"]
 
