@@ -19,8 +19,9 @@ from api.services import Services
 from screening.demographics import Demographics
 from screening.errors import RubricNotFound
 from screening.fairness import AdverseImpactReport, ScoredCandidate, adverse_impact
+from screening.rubric import Rubric
 
-__all__ = ["adverse_impact_report"]
+__all__ = ["adverse_impact_report", "compute"]
 
 
 class _Level(msgspec.Struct):
@@ -68,24 +69,36 @@ async def adverse_impact_report(
     except RubricNotFound as exc:
         message = f"no rubric {rubric_id!r} is available to this organisation"
         raise InvalidField(message, fields=[("rubric_id", message)]) from exc
-    scale = entry.rubric.scale
+    report = await compute(session, principal, entry.rubric, cut, after, before)
+    await repo.add_audit(
+        session, principal, "adverse_impact_reported", details={"rubric_id": rubric_id, "candidates": report.candidates}
+    )
+    await session.commit()
+    return report
+
+
+async def compute(
+    session: AsyncSession,
+    principal: Principal,
+    rubric: Rubric,
+    cut: float | None,
+    after: datetime | None = None,
+    before: datetime | None = None,
+) -> AdverseImpactReport:
+    """The report over the organisation's screenings with ``rubric``'s id (not audited: callers do that)."""
+    scale = rubric.scale
     if cut is not None and not scale.min <= cut <= scale.max:
         message = f"the cut must be a level from {scale.min} to {scale.max}"
         raise InvalidField(message, fields=[("cut", message)])
-    rows = await repo.latest_reports(session, principal.org_id, rubric_id, after, before)
+    rows = await repo.latest_reports(session, principal.org_id, rubric.id, after, before)
     people = await repo.demographics_of(session, principal.org_id, [candidate_id for candidate_id, _ in rows])
     demographics = {
         p.candidate_id: Demographics(candidate_id=p.candidate_id, sex=p.sex, race_ethnicity=p.race_ethnicity)  # type: ignore[arg-type]
         for p in people
     }
-    report = adverse_impact(
+    return adverse_impact(
         [_scored(candidate_id, blob) for candidate_id, blob in rows],
         demographics,
         cut=cut,
-        dimensions=[d.id for d in entry.rubric.dimensions],
+        dimensions=[d.id for d in rubric.dimensions],
     )
-    await repo.add_audit(
-        session, principal, "adverse_impact_reported", details={"rubric_id": rubric_id, "candidates": len(rows)}
-    )
-    await session.commit()
-    return report

@@ -8,16 +8,17 @@ import msgspec
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import rubrics
+from api import fairness_service, rubrics
 from api.auth import Principal
 from api.db import repo
 from api.db.models import RubricUpload, utcnow
 from api.domain import Conflict, NotFound, TooLarge
 from api.schemas import RubricDetail, RubricSummary, RubricValidation, RubricVersionInfo, RubricWarning
 from api.services import Services
+from screening.model_card import ModelCard, model_card
 from screening.rubric import Rubric, rubric_fingerprint, rubric_warnings
 
-__all__ = ["detail", "parse", "summaries", "upload", "validation"]
+__all__ = ["card", "detail", "parse", "summaries", "upload", "validation"]
 
 log = logging.getLogger("api")
 
@@ -149,3 +150,20 @@ async def upload(
     except Exception as exc:
         log.warning("stored rubric %s %s not pre-encoded: %s", rubric.id, rubric.version, type(exc).__name__)
     return validation(rubric), status
+
+
+async def card(
+    services: Services, session: AsyncSession, principal: Principal, rubric_id: str, version: str
+) -> ModelCard:
+    """The model card of one visible rubric version; adverse-impact figures for hr_admin only."""
+    entries = await rubrics.visible(session, services.library, services.rubric_parser, principal.org_id, rubric_id)
+    entry = next((e for e in entries if e.rubric.version == version), None)
+    if entry is None:
+        raise NotFound(f"version of rubric {rubric_id!r}", version)
+    scorer = services.ready_scorer()
+    await services.prepare(entry.rubric)
+    provenance = scorer.provenance(scorer.prepare(entry.rubric))
+    impact = None
+    if principal.role == "hr_admin":
+        impact = await fairness_service.compute(session, principal, entry.rubric, cut=None)
+    return model_card(entry.rubric, provenance, impact)

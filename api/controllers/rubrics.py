@@ -25,6 +25,7 @@ from api.openapi import (
 from api.schemas import RubricDetail, RubricSummary, RubricValidation
 from api.schemas import RubricUpload as RubricUploadIn
 from api.services import Services
+from screening.model_card import ModelCard
 
 __all__ = ["RubricController"]
 
@@ -61,6 +62,26 @@ class RubricController(Controller):
     ) -> RubricDetail:
         """Return the newest version in full, and every version with its fingerprint and whether it was used."""
         return await rubric_service.detail(services, db_session, principal, rubric_id)
+
+    @get(
+        "/{rubric_id:str}/versions/{version:str}/card",
+        operation_id="getModelCard",
+        opt=READ,
+        summary="The model card of a rubric version",
+        responses=problem_responses(*KEYED, *PATH_ID, notes={404: "No such rubric or version for this organisation."}),
+    )
+    async def get_card(
+        self,
+        services: NamedDependency[Services],
+        db_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        rubric_id: Annotated[str, Parameter(description="The rubric's id.", max_length=64)],
+        version: Annotated[str, Parameter(description="The rubric version.", max_length=32)],
+    ) -> ModelCard:
+        """Intended use, what it does not measure, the method and model with hashes, references per level,
+        warnings, calibration status, known limits, and (for hr_admin) adverse-impact figures when data exist.
+        """
+        return await rubric_service.card(services, db_session, principal, rubric_id, version)
 
     @post(
         "/validate",
