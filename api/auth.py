@@ -30,7 +30,6 @@ __all__ = [
     "ROLES",
     "ApiKeyAuthentication",
     "Principal",
-    "current_principal",
     "hash_token",
     "new_token",
     "require_role",
@@ -148,8 +147,3 @@ def require_role(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRo
         raise ApiError(
             403, "forbidden", "Forbidden", f"The {principal.role!r} role may not do this; it needs one of: {needed}."
         )
-
-
-def current_principal(request: Any) -> Principal:
-    """The authenticated caller (a dependency for handlers)."""
-    return request.user

@@ -7,18 +7,19 @@ before it is decoded, so hostile input never reaches the JSON decoder's recursio
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 import msgspec
 import numpy as np
 
 from api.errors import ApiError, FieldError
+from screening.forbidden_characters import NUL, paths_matching
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["MAX_JSON_DEPTH", "RequestGate", "json_depth", "nul_paths"]
+__all__ = ["MAX_JSON_DEPTH", "RequestGate", "json_depth"]
 
 MAX_JSON_DEPTH = 32
 JSON_TYPES = ("application/json",)
@@ -33,22 +34,6 @@ def json_depth(body: bytes) -> int:
     structure = _STRING.sub(b"", body)
     steps = _OPEN[np.frombuffer(structure, dtype=np.uint8)]
     return int(np.cumsum(steps, dtype=np.int64).max(initial=0))
-
-
-def nul_paths(value: Any, path: str = "") -> list[str]:
-    """JSON paths (``answers[0].text``) of every string or key holding a NUL character."""
-    found: list[str] = []
-    if isinstance(value, str):
-        if "\x00" in value:
-            found.append(path or "body")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += nul_paths(item, f"{path}[{index}]")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            child = f"{path}.{key}" if path else str(key)
-            found += [child] if "\x00" in key else nul_paths(item, child)
-    return found
 
 
 def _malformed(detail: str) -> ApiError:
@@ -96,7 +81,7 @@ def check_json_body(body: bytes) -> None:
         raise _malformed(f"The JSON is nested {depth} levels deep; at most {MAX_JSON_DEPTH} are accepted.")
     if b"\\u0000" in body or b"\x00" in body:
         try:
-            paths = nul_paths(msgspec.json.decode(body))
+            paths = paths_matching(msgspec.json.decode(body), NUL, root="body")
         except msgspec.DecodeError as exc:
             raise _malformed(f"The request could not be decoded: {exc}") from exc
         if paths:

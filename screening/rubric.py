@@ -21,6 +21,7 @@ import msgspec
 from msgspec import Meta
 
 from screening.errors import InvalidRubric, Problem, RubricNotFound
+from screening.forbidden_characters import CONTROL_CHARACTERS, paths_matching
 from screening.toml_limits import toml_limit_problems
 from screening.wire_errors import join_path, msgspec_error_location
 
@@ -184,24 +185,6 @@ def load_rubric(path: Path | str) -> Rubric:
     return parse_rubric(data, source=str(path))
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _control_character_paths(value: Any, path: str = "") -> list[str]:
-    """Paths of strings (and keys) holding control characters other than tab and line breaks."""
-    if isinstance(value, str):
-        return [path or "toml"] if _CONTROL.search(value) else []
-    if isinstance(value, list):
-        return [p for i, item in enumerate(value) for p in _control_character_paths(item, f"{path}[{i}]")]
-    if isinstance(value, dict):
-        found: list[str] = []
-        for key, item in value.items():
-            child = f"{path}.{key}" if path else str(key)
-            found += [child] if _CONTROL.search(key) else _control_character_paths(item, child)
-        return found
-    return []
-
-
 def parse_rubric(data: bytes | str, source: str = "<rubric>") -> Rubric:
     """Decode and validate rubric TOML; raise :class:`InvalidRubric` listing every problem."""
     text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
@@ -213,7 +196,7 @@ def parse_rubric(data: bytes | str, source: str = "<rubric>") -> Rubric:
         raise InvalidRubric(source, [Problem(location="toml", message=str(exc))]) from exc
     except RecursionError as exc:
         raise InvalidRubric(source, [Problem(location="toml", message="nested too deeply to parse")]) from exc
-    if control := _control_character_paths(raw):
+    if control := paths_matching(raw, CONTROL_CHARACTERS, root="toml"):
         message = "contains a NUL or other control character, which no rubric text may"
         raise InvalidRubric(source, [Problem(location=path, message=message) for path in control[:20]])
     problems = list(_structural_problems(raw))

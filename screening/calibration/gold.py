@@ -29,6 +29,7 @@ import msgspec
 from msgspec import Meta
 
 from screening.calibration.errors import GoldProblem, InvalidGold
+from screening.forbidden_characters import CONTROL_CHARACTERS
 from screening.report import Answer, CandidateAnswers
 from screening.rubric import Rubric, Scale
 from screening.wire_errors import msgspec_error_location
@@ -61,8 +62,6 @@ DimensionKey = Annotated[str, Meta(min_length=1, max_length=64)]
 GoldText = Annotated[str, Meta(min_length=1, max_length=4000)]
 CandidateId = Annotated[str, Meta(min_length=1, max_length=200)]
 QuestionId = Annotated[str, Meta(min_length=1, max_length=64)]
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class Rating(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -386,7 +385,7 @@ def _check_answer(raw: _Raw, rubric: Rubric, problems: _Problems) -> None:
         problems.add(raw.line, field, message)
 
     for field in ("candidate_id", "question_id", "text"):
-        if _CONTROL.search(getattr(raw, field)):
+        if CONTROL_CHARACTERS.search(getattr(raw, field)):
             add(field, "contains a NUL or other control character")
     if not raw.text.strip():
         add("text", "is blank")
@@ -425,7 +424,7 @@ def _check_rating(
     names = [r.rater for r in ratings]
     if len(ratings) == 2 and names[0] and names[0] == names[1]:
         add(where, f"both ratings are by rater {names[0]!r}; a second rating must be by a different rater")
-    if any(_CONTROL.search(name) for name in names):
+    if any(CONTROL_CHARACTERS.search(name) for name in names):
         add(where, "a rater name contains a NUL or other control character")
 
 
