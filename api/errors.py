@@ -179,9 +179,7 @@ def _database_down(exc: Exception) -> bool:
     )
 
 
-def _unavailable(exc: Exception) -> ApiError:
-    kind = type(getattr(exc, "orig", None) or exc).__name__
-    log_throttled(f"database:{kind}", f"database unavailable: {kind}: {str(exc).splitlines()[0][:200]}")
+def _database_unavailable() -> ApiError:
     return ApiError(
         503,
         "database-unavailable",
@@ -189,6 +187,11 @@ def _unavailable(exc: Exception) -> ApiError:
         "The database cannot be reached just now; nothing was stored. Retry shortly.",
         headers={"Retry-After": str(DATABASE_RETRY_SECONDS)},
     )
+
+
+def _log_database_down(exc: Exception) -> None:
+    kind = type(getattr(exc, "orig", None) or exc).__name__
+    log_throttled(f"database:{kind}", f"database unavailable: {kind}: {str(exc).splitlines()[0][:200]}")
 
 
 def _from_http(exc: HTTPException) -> ApiError:
@@ -212,35 +215,40 @@ def _unhandled(exc: Exception) -> ApiError:
     )
 
 
+_CONVERTERS = (
+    (DomainError, _from_domain),
+    (ScreeningError, from_screening_error),
+    (ValidationException, _validation),
+    (HTTPException, _from_http),
+)
+
+
+def _expected(exc: Exception) -> ApiError | None:
+    """The answer to an exception the service expects (nothing is logged); ``None`` for a bug."""
+    if isinstance(exc, ApiError):
+        return exc
+    if _database_down(exc):
+        return _database_unavailable()
+    for kind, convert in _CONVERTERS:
+        if isinstance(exc, kind):
+            return convert(exc)  # type: ignore[arg-type]
+    return None
+
+
 def status_of(exc: BaseException) -> int:
     """The status ``exc`` will be answered with (for metrics and the access log; nothing is logged)."""
-    if isinstance(exc, ApiError | DomainError):
-        return exc.status
-    if isinstance(exc, ValidationException):
-        return _validation(exc).status
-    if isinstance(exc, HTTPException):
-        return exc.status_code
-    if isinstance(exc, ScreeningError):
-        return from_screening_error(exc).status
-    return 503 if isinstance(exc, Exception) and _database_down(exc) else 500
+    error = _expected(exc) if isinstance(exc, Exception) else None
+    return error.status if error is not None else 500
 
 
 def to_api_error(exc: Exception) -> ApiError:
     """Convert any exception to an :class:`ApiError` (the one exception map of the service)."""
-    if isinstance(exc, ApiError):
-        return exc
-    if _database_down(exc):
-        return _unavailable(exc)
-    converters = (
-        (DomainError, _from_domain),
-        (ScreeningError, from_screening_error),
-        (ValidationException, _validation),
-        (HTTPException, _from_http),
-    )
-    for kind, convert in converters:
-        if isinstance(exc, kind):
-            return convert(exc)  # type: ignore[arg-type]
-    return _unhandled(exc)
+    error = _expected(exc)
+    if error is None:
+        return _unhandled(exc)
+    if error is not exc and error.slug == "database-unavailable":
+        _log_database_down(exc)
+    return error
 
 
 def _field_errors(exc: DomainError) -> tuple[FieldError, ...]:
