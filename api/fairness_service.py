@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal
 from api.db import repo
 from api.domain import InvalidField
+from api.rendering import report_levels
 from api.rubrics import resolve
 from api.services import Services
 from screening.demographics import Demographics
@@ -24,28 +24,8 @@ from screening.rubric import Rubric
 __all__ = ["adverse_impact_report", "compute"]
 
 
-class _Level(msgspec.Struct):
-    level: float | None = None
-    score: float | None = None
-
-
-class _Dimension(msgspec.Struct):
-    dimension_id: str
-    level: float | None = None
-
-
-class _Levels(msgspec.Struct):
-    """The parts of a stored report the adverse-impact report reads (decoded without the rest)."""
-
-    overall: _Level
-    dimensions: list[_Dimension] = msgspec.field(default_factory=list)
-
-
-_levels = msgspec.json.Decoder(_Levels)
-
-
 def _scored(candidate_id: str, blob: bytes) -> ScoredCandidate:
-    levels = _levels.decode(blob)
+    levels = report_levels(blob)
     return ScoredCandidate(
         candidate_id=candidate_id,
         level=levels.overall.level,

@@ -13,7 +13,7 @@ from api.decision import decide
 from api.schemas import AuditEntry, Decision, HistoryEntry, ReviewOut, ScreeningSummary
 from screening.report import CandidateReport
 
-__all__ = ["audit_entry", "decode_report", "render", "summary"]
+__all__ = ["ReportLevels", "audit_entry", "decode_report", "render", "report_levels", "summary"]
 
 _report_decoder = msgspec.json.Decoder(CandidateReport)
 
@@ -89,19 +89,40 @@ async def render(session: AsyncSession, screening: Screening) -> bytes:
     return msgspec.json.encode(wire)
 
 
-class _Overall(msgspec.Struct):
+class OverallLevel(msgspec.Struct):
+    """A stored report's overall level and score."""
+
+    level: float | None = None
     score: float | None = None
 
 
-class _OverallOnly(msgspec.Struct):
-    overall: _Overall
+class DimensionLevel(msgspec.Struct):
+    """A stored report's level of one dimension."""
+
+    dimension_id: str
+    level: float | None = None
+
+
+class ReportLevels(msgspec.Struct):
+    """The levels of a stored report, decoded without its evidence (for lists and group reports)."""
+
+    overall: OverallLevel
+    dimensions: list[DimensionLevel] = msgspec.field(default_factory=list)
+
+
+_levels_decoder = msgspec.json.Decoder(ReportLevels)
+
+
+def report_levels(blob: bytes) -> ReportLevels:
+    """Decode only the levels of a stored report."""
+    return _levels_decoder.decode(blob)
 
 
 def summary(screening: Screening) -> ScreeningSummary:
     """Summarise a record for a list."""
     score = None
     if screening.report:
-        score = msgspec.json.decode(screening.report, type=_OverallOnly).overall.score
+        score = report_levels(screening.report).overall.score
     return ScreeningSummary(
         id=screening.id,
         candidate_id=screening.candidate_id,
