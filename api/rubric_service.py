@@ -160,9 +160,8 @@ async def card(
     entry = next((e for e in entries if e.rubric.version == version), None)
     if entry is None:
         raise NotFound(f"version of rubric {rubric_id!r}", version)
-    scorer = services.ready_scorer()
-    await services.prepare(entry.rubric)
-    provenance = scorer.provenance(scorer.prepare(entry.rubric))
+    prepared = await services.prepared(entry.rubric)
+    provenance = services.ready_scorer().provenance(prepared)
     impact = None
     if principal.role == "hr_admin":
         impact = await fairness_service.compute(session, principal, entry.rubric, cut=None)

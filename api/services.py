@@ -14,6 +14,7 @@ from api.metrics import Metrics
 from api.rubric_parsing import RubricParser
 from api.settings import Settings
 from api.stores import SharedState
+from screening.prepared import PreparedRubric
 from screening.report import CandidateAnswers, CandidateReport
 from screening.rubric import Rubric, RubricLibrary
 from screening.scorer import Scorer
@@ -51,7 +52,12 @@ class Services:
         self.metrics.scoring.observe(time.perf_counter() - start)
         return report
 
+    async def prepared(self, rubric: Rubric) -> PreparedRubric:
+        """The scorer's prepared rubric (encoded and fitted off the loop); 503 while the model loads."""
+        scorer = self.ready_scorer()
+        return await anyio.to_thread.run_sync(scorer.prepare, rubric, limiter=self.limiter)
+
     async def prepare(self, rubric: Rubric) -> None:
         """Pre-encode a rubric's references off the loop (when the model is loaded)."""
         if self.scorer is not None:
-            await anyio.to_thread.run_sync(self.scorer.prepare, rubric, limiter=self.limiter)
+            await self.prepared(rubric)
