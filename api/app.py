@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -15,6 +16,8 @@ from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 
 from api.auth import PUBLIC_PATHS, ApiKeyAuthentication, require_role
+from api.calibration_jobs import CalibrationJobs
+from api.controllers.calibrations import CalibrationController
 from api.controllers.keys import KeyController
 from api.controllers.reports import ReportController
 from api.controllers.rubrics import RubricController
@@ -76,6 +79,7 @@ def _lifespan(scorer: Scorer | None, factory: ScorerFactory | None) -> Callable[
         services: Services = app.state.services
         await check_migrated(services.engine)
         task = None
+        calibrations = asyncio.create_task(CalibrationJobs(services).run_forever())
         if scorer is not None:  # given a loaded model: ready as soon as start-up ends
             await _load_scorer(services, scorer, None)
         else:  # serve /healthz (and a 503 /readyz) while the model loads
@@ -85,6 +89,9 @@ def _lifespan(scorer: Scorer | None, factory: ScorerFactory | None) -> Callable[
         finally:
             if task is not None:
                 task.cancel()
+            calibrations.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await calibrations
             await services.engine.dispose()
             await services.shared.close()
             services.rubric_parser.close()
@@ -118,6 +125,7 @@ def create_app(
             ScreeningController,
             CandidateController,
             RubricController,
+            CalibrationController,
             KeyController,
             ReportController,
             healthz,

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from api.domain import DomainError
+from screening.calibration.errors import CalibrationError, InvalidGold
 from screening.errors import InvalidInput, InvalidRubric, ModelError, Problem, RubricNotFound, ScreeningError
 
 __all__ = [
@@ -94,6 +95,20 @@ def _fields(problems: Sequence[Problem], prefix: str = "") -> tuple[FieldError, 
     return tuple(FieldError(path=f"{prefix}{p.location}", message=p.message) for p in problems)
 
 
+def _calibration_error(exc: InvalidGold | CalibrationError) -> ApiError:
+    """422 for gold with problems (each line and field) or a calibration that cannot be made."""
+    if isinstance(exc, InvalidGold):
+        problems = [p.as_problem() for p in exc.problems]
+        return ApiError(
+            422,
+            "invalid-gold",
+            "Invalid gold",
+            f"The rated answers have {len(problems)} problem(s).",
+            errors=_fields(problems, "gold: "),
+        )
+    return ApiError(422, "invalid-calibration", "Calibration not possible", str(exc))
+
+
 def from_screening_error(exc: ScreeningError) -> ApiError:
     """Map an engine error to HTTP (the one place where this happens)."""
     if isinstance(exc, RubricNotFound):
@@ -115,6 +130,8 @@ def from_screening_error(exc: ScreeningError) -> ApiError:
             f"The rubric has {len(exc.problems)} problem(s).",
             errors=_fields(exc.problems),
         )
+    if isinstance(exc, InvalidGold | CalibrationError):
+        return _calibration_error(exc)
     if isinstance(exc, InvalidInput):
         return ApiError(422, "invalid-answers", "Answers do not fit the rubric", str(exc), errors=_fields(exc.problems))
     if isinstance(exc, ModelError):

@@ -10,12 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import fairness_service, rubrics
 from api.auth import Principal
-from api.db import repo
+from api.db import calibrations, repo
 from api.db.models import RubricUpload, utcnow
 from api.domain import Conflict, NotFound, TooLarge
 from api.schemas import RubricDetail, RubricSummary, RubricValidation, RubricVersionInfo, RubricWarning
 from api.services import Services
-from screening.model_card import ModelCard, model_card
+from screening.model_card import ModelCard, card_calibration, model_card
 from screening.rubric import Rubric, rubric_fingerprint, rubric_warnings
 
 __all__ = ["card", "detail", "parse", "summaries", "upload", "validation"]
@@ -165,4 +165,9 @@ async def card(
     impact = None
     if principal.role == "hr_admin":
         impact = await fairness_service.compute(session, principal, entry.rubric, cut=None)
-    return model_card(entry.rubric, provenance, impact)
+    source = entry.rubric.calibration
+    found = await calibrations.latest_result(
+        session, principal.org_id, rubric_id, version, source.calibration_id if source else None
+    )
+    calibration = card_calibration(entry.rubric, found[1].report, found[0]) if found else None
+    return model_card(entry.rubric, provenance, impact, calibration)

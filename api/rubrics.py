@@ -46,15 +46,15 @@ async def visible_ids(session: AsyncSession, library: RubricLibrary, org_id: str
 async def visible(
     session: AsyncSession, library: RubricLibrary, parser: RubricParser, org_id: str, rubric_id: str
 ) -> list[RubricEntry]:
-    """List the visible versions of one rubric, oldest first (built-in ids cannot be uploaded).
+    """List the visible versions of one rubric, oldest first: a built-in rubric's own versions and the
+    organisation's (for a built-in id, only calibrated versions it saved; plain uploads use other ids).
 
     Stored uploads are parsed by ``parser`` (memoised, in its child process), never on the event loop.
     """
-    if rubric_id in library.ids():
-        return _builtin(library, rubric_id)
+    builtin = _builtin(library, rubric_id) if rubric_id in library.ids() else []
     uploads = await _uploads(session, org_id, rubric_id)
     entries = [RubricEntry(await parser.parse(u.toml), "organisation", u.fingerprint, u.created_at) for u in uploads]
-    return sorted(entries, key=lambda e: _version_key(e.rubric.version))
+    return sorted(builtin + entries, key=lambda e: _version_key(e.rubric.version))
 
 
 async def resolve(

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from screening.calibration.report import CalibrationReport
+from screening.calibration.what_if import WhatIfReport
 from screening.demographics import RaceEthnicity, Sex
 from screening.report import CandidateReport
 
@@ -19,12 +21,19 @@ __all__ = [
     "AnswerIn",
     "AuditEntry",
     "AuditLog",
+    "CalibrationIn",
+    "CalibrationOut",
+    "CalibrationResult",
+    "CalibrationStatus",
+    "CalibrationSummary",
     "ConfirmIn",
     "Decision",
     "DemographicsIn",
     "DemographicsOut",
     "DimensionDecision",
     "Erasure",
+    "FitIn",
+    "FitOut",
     "HistoryEntry",
     "KeyIn",
     "KeyOut",
@@ -327,3 +336,76 @@ class DemographicsOut(_Out):
     sex: Sex | None
     race_ethnicity: RaceEthnicity | None
     updated_at: datetime
+
+
+CalibrationStatus = Literal["queued", "running", "done", "failed"]
+
+
+class CalibrationIn(_In):
+    """Human-rated answers (gold) to check the model against, for one version of the rubric."""
+
+    gold: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            description="The gold file's content: JSONL (one rated answer per line) or CSV (a column per rater "
+            "and dimension); see the README's calibration section.",
+        ),
+    ]
+    format: Literal["jsonl", "csv"] = "jsonl"
+    rubric_version: RubricVersion | None = None  # the version the gold was rated against; else the newest
+    # JSON Schema's integers include 5.0, so whole numbers are declared as numbers that are multiples of 1
+    folds: Annotated[
+        float, Meta(ge=2, le=10, multiple_of=1, description="Cross-validation folds (grouped by candidate).")
+    ] = 5
+    seed: Annotated[
+        float, Meta(ge=0, le=2**31 - 1, multiple_of=1, description="Seed of the folds and the bootstrap.")
+    ] = 0
+
+
+class CalibrationResult(_Out):
+    """What a finished calibration computed: the agreement report and the what-if on stored screenings."""
+
+    report: CalibrationReport
+    what_if: WhatIfReport
+
+
+class CalibrationSummary(_Out):
+    """A calibration's identity and job state."""
+
+    id: str
+    rubric_id: str
+    rubric_version: str
+    rubric_fingerprint: str
+    gold_digest: str
+    answers: int
+    candidates: int
+    folds: int
+    seed: int
+    status: CalibrationStatus
+    error: str | None
+    fitted_version: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class CalibrationOut(CalibrationSummary):
+    """A calibration with its result once ``status`` is ``done``."""
+
+    result: CalibrationResult | None = None
+
+
+class FitIn(_In):
+    """Save the calibration as a new version of the rubric (the calibrated one; the old one stays)."""
+
+    version: Annotated[
+        str,
+        Meta(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]*$", max_length=32, description="The new version's name."),
+    ]
+
+
+class FitOut(_Out):
+    """The version a calibration was saved as."""
+
+    calibration_id: str
+    rubric: RubricValidation

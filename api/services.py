@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -36,6 +37,7 @@ class Services:
     scorer: Scorer | None = None
     load_error: str | None = None
     limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(2))
+    calibration_wake: asyncio.Event = field(default_factory=asyncio.Event)  # set: a calibration was queued
 
     def ready_scorer(self) -> Scorer:
         """Return the scorer, or raise 503 while the model is still loading."""

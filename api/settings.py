@@ -44,6 +44,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     auth_failures_per_minute: Annotated[int, Meta(ge=0)] = 30
     rubric_parse_seconds: Annotated[float, Meta(gt=0, le=120)] = 10.0
     idempotency_ttl_seconds: Positive = 24 * 3600
+    calibration_poll_seconds: Annotated[float, Meta(gt=0, le=3600)] = 10.0
+    calibration_lease_seconds: Annotated[float, Meta(ge=10, le=24 * 3600)] = 120.0
+    calibration_resamples: Annotated[int, Meta(ge=0, le=10_000)] = 1000
+    what_if_limit: Annotated[int, Meta(ge=0, le=100_000)] = 500
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @property

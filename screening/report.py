@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from screening.rubric import CalibrationSource
+
 __all__ = [
     "Answer",
     "AnswerDimension",
@@ -189,7 +191,9 @@ class ScaleInfo(_Out):
 
 
 class Provenance(_Out):
-    """What made this score: rubric version and fingerprint, model and weights, method."""
+    """What made this score: rubric version and fingerprint, model and weights, method, and the
+    calibration the rubric version came from (``None`` for a version written by hand).
+    """
 
     rubric_id: str
     rubric_version: str
@@ -199,6 +203,7 @@ class Provenance(_Out):
     method: str
     text_pipeline: str
     engine_version: str
+    calibration: CalibrationSource | None = None
 
 
 class CandidateReport(_Out):

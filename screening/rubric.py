@@ -26,6 +26,7 @@ from screening.toml_limits import toml_limit_problems
 from screening.wire_errors import join_path, msgspec_error_location
 
 __all__ = [
+    "CalibrationSource",
     "Dimension",
     "Measure",
     "Question",
@@ -130,8 +131,28 @@ class RedFlagSet(_Spec):
     question: Slug | None = None
 
 
+Digest = Annotated[str, Meta(pattern=r"^sha256:[0-9a-f]{64}$")]
+Count = Annotated[int, Meta(ge=0, le=10_000_000)]
+
+
+class CalibrationSource(_Spec, omit_defaults=True):
+    """Where a calibrated version came from: the base version, the gold, and the calibration's id."""
+
+    base_version: Version
+    base_fingerprint: Digest
+    gold_digest: Digest
+    anchors: Count
+    answers: Count
+    candidates: Count
+    calibration_id: Annotated[str, Meta(pattern=r"^[0-9A-Za-z_-]+$", max_length=64)] | None = None
+
+
 class Rubric(_Spec):
-    """An HR-owned rubric: scale, dimensions, questions, reference responses and red flags."""
+    """An HR-owned rubric: scale, dimensions, questions, reference responses and red flags.
+
+    ``calibration`` is set on versions made from human-rated answers (``screening calibrate fit``
+    or the calibration API); every score made with such a version names it in its provenance.
+    """
 
     id: Slug
     version: Version
@@ -143,6 +164,7 @@ class Rubric(_Spec):
     locale: Locale = "en"
     description: str = ""
     red_flags: tuple[RedFlagSet, ...] = ()
+    calibration: CalibrationSource | None = None
 
     def dimension(self, dimension_id: str) -> Dimension:
         """The dimension with this id."""
@@ -170,8 +192,14 @@ _LISTS = ("dimensions", "questions", "references", "red_flags")
 
 
 def rubric_fingerprint(rubric: Rubric) -> str:
-    """``sha256:`` hash of the rubric's canonical JSON: same content, same fingerprint."""
-    canonical = msgspec.json.encode(rubric, order="sorted")
+    """``sha256:`` hash of the rubric's canonical JSON: same content, same fingerprint.
+
+    An absent ``calibration`` is left out, so rubrics written before the field existed keep theirs.
+    """
+    content = msgspec.to_builtins(rubric, order="sorted")
+    if content["calibration"] is None:
+        del content["calibration"]
+    canonical = msgspec.json.encode(content, order="sorted")
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 

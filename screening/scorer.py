@@ -140,6 +140,7 @@ class Scorer:
             method=self.method.method_id,
             text_pipeline=self.analyzer.pipeline_id,
             engine_version=engine_version(),
+            calibration=rubric.calibration,
         )
 
     def score(self, rubric: Rubric, candidate: CandidateAnswers) -> CandidateReport:

@@ -25,7 +25,9 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "Calibration",
     "DemographicRecord",
+    "GoldAnswerRecord",
     "IdempotencyKey",
     "ModelResult",
     "Review",
@@ -215,3 +217,54 @@ class DemographicRecord(Base):
     recorded_by: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Calibration(Base):
+    """A calibration request: gold checked against one rubric version, its job state and its result.
+
+    The job runs in the service's own processes with the database as its queue: ``queued`` until a
+    process claims it (``running`` with a lease it renews), then ``done`` with ``result`` (the
+    agreement report and the what-if, JSON) or ``failed`` with ``error``. A lease that lapses (the
+    process died) lets another claim it; nothing accepted is lost.
+    """
+
+    __tablename__ = "calibrations"
+    __table_args__ = (
+        Index("ix_calibrations_org_rubric", "org_id", "rubric_id", "created_at"),
+        Index("ix_calibrations_status", "status", "lease_until"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64))
+    rubric_id: Mapped[str] = mapped_column(String(64))
+    rubric_version: Mapped[str] = mapped_column(String(32))
+    rubric_fingerprint: Mapped[str] = mapped_column(String(80))
+    gold_digest: Mapped[str] = mapped_column(String(80))
+    answers: Mapped[int] = mapped_column(Integer)
+    candidates: Mapped[int] = mapped_column(Integer)
+    folds: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # queued | running | done | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    fitted_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class GoldAnswerRecord(Base):
+    """One human-rated answer of a calibration's gold (the engine's ``GoldAnswer`` as JSON); erasable."""
+
+    __tablename__ = "gold_answers"
+    __table_args__ = (Index("ix_gold_answers_org_candidate", "org_id", "candidate_id"),)
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    calibration_id: Mapped[str] = mapped_column(ForeignKey("calibrations.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[str] = mapped_column(String(64))
+    candidate_id: Mapped[str] = mapped_column(String(200))
+    line: Mapped[int] = mapped_column(Integer)
+    answer: Mapped[bytes] = mapped_column(LargeBinary)

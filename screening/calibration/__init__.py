@@ -4,9 +4,10 @@
 - :mod:`~screening.calibration.agreement`: agreement figures with bootstrap intervals.
 - :mod:`~screening.calibration.report`: before / after (cross-validated) agreement, rater ceiling, lint.
 - :mod:`~screening.calibration.fit`: a new rubric version with the gold as anchors, and its TOML.
+- :mod:`~screening.calibration.what_if`: how stored screenings would move under a calibrated version.
 
-Nothing here imports the web service; the API calls :func:`parse_gold`, :func:`calibration_report`
-and :func:`calibrated_rubric`. Names are imported on first use, so the command line stays quick.
+Nothing here imports the web service; the API calls :func:`parse_gold`, :func:`calibration_report`,
+:func:`calibrated_rubric` and :func:`what_if`. Names are imported on first use, so the command line stays quick.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ __all__ = [
     "GoldSet",
     "InvalidGold",
     "Rating",
+    "StoredScreening",
+    "WhatIfReport",
     "calibrated_rubric",
     "calibration_report",
     "parse_gold",
     "read_gold",
     "rubric_toml",
+    "what_if",
     "write_rubric_toml",
 ]
 
@@ -46,6 +50,9 @@ _HOME = {
     "write_rubric_toml": "fit",
     "CalibrationReport": "report",
     "calibration_report": "report",
+    "StoredScreening": "what_if",
+    "WhatIfReport": "what_if",
+    "what_if": "what_if",
 }
 
 

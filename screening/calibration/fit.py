@@ -4,8 +4,9 @@ Each rated (answer, dimension) becomes a reference at its human level (the mean 
 raters, rounded half up to the scale); answers with the same text for the same question and
 dimension are merged (the mean of their levels), and one that repeats an existing reference
 leaves that reference as it is. The new version keeps every original reference, records the
-calibration in its ``description`` (base version and fingerprint, gold digest, counts), and
-so has a fingerprint of its own: every score made with it names it.
+calibration in its ``calibration`` table (base version and fingerprint, gold digest, counts,
+and the API's calibration id) and in a line of its ``description``, and so has a fingerprint
+of its own: every score made with it names it in its provenance.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import tomli_w
 from screening.calibration.errors import CalibrationError
 from screening.calibration.gold import GoldAnswer, GoldSet, normalised_text, round_level
 from screening.errors import InvalidRubric
-from screening.rubric import Reference, Rubric, Version, parse_rubric, rubric_fingerprint
+from screening.rubric import CalibrationSource, Reference, Rubric, Version, parse_rubric, rubric_fingerprint
 
 __all__ = ["calibrated_rubric", "calibration_note", "gold_anchors", "rubric_toml", "with_anchors", "write_rubric_toml"]
 
@@ -66,8 +67,10 @@ def calibration_note(rubric: Rubric, gold: GoldSet, version: str, anchors: int) 
     )
 
 
-def calibrated_rubric(rubric: Rubric, gold: GoldSet, version: str) -> Rubric:
+def calibrated_rubric(rubric: Rubric, gold: GoldSet, version: str, calibration_id: str | None = None) -> Rubric:
     """A new version of ``rubric``: its references plus every rated answer of ``gold`` as an anchor.
+
+    ``calibration_id`` (the API's record of this calibration) is kept in the version's ``calibration``.
 
     Raises :class:`CalibrationError` when ``gold`` was validated against another rubric version,
     or ``version`` is not a valid, new version string.
@@ -85,9 +88,19 @@ def calibrated_rubric(rubric: Rubric, gold: GoldSet, version: str) -> Rubric:
             f"version {version!r} is the rubric's own; a calibrated rubric is a new version (the old one stays)"
         )
     calibrated = with_anchors(rubric, gold.answers, version)
-    note = calibration_note(rubric, gold, version, len(calibrated.references) - len(rubric.references))
+    anchors = len(calibrated.references) - len(rubric.references)
+    note = calibration_note(rubric, gold, version, anchors)
     description = f"{rubric.description.rstrip()}\n\n{note}" if rubric.description.strip() else note
-    calibrated = msgspec.structs.replace(calibrated, description=description)
+    source = CalibrationSource(
+        base_version=rubric.version,
+        base_fingerprint=rubric_fingerprint(rubric),
+        gold_digest=gold.digest,
+        anchors=anchors,
+        answers=len(gold.answers),
+        candidates=len(gold.candidate_ids),
+        calibration_id=calibration_id,
+    )
+    calibrated = msgspec.structs.replace(calibrated, description=description, calibration=source)
     rubric_toml(calibrated)  # every calibrated rubric is one the validator accepts, and round-trips
     return calibrated
 

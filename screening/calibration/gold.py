@@ -21,7 +21,7 @@ import hashlib
 import io
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -44,6 +44,7 @@ __all__ = [
     "GoldSet",
     "Rating",
     "gold_candidates",
+    "gold_set",
     "normalised_text",
     "parse_gold",
     "read_gold",
@@ -218,6 +219,11 @@ def parse_gold(data: bytes, fmt: GoldFormat, rubric: Rubric, source: str = "<gol
         if len(problems.items) + problems.dropped == before:
             answers.append(_answer(raw))
     problems.raise_if_any(source)
+    return gold_set(rubric, answers)
+
+
+def gold_set(rubric: Rubric, answers: Sequence[GoldAnswer]) -> GoldSet:
+    """Validated ``answers`` of ``rubric`` as a gold set, with the digest of their content."""
     return GoldSet(rubric_id=rubric.id, rubric_version=rubric.version, answers=tuple(answers), digest=_digest(answers))
 
 
@@ -438,7 +444,7 @@ def _answer(raw: _Raw) -> GoldAnswer:
     )
 
 
-def _digest(answers: list[GoldAnswer]) -> str:
+def _digest(answers: Sequence[GoldAnswer]) -> str:
     """``sha256:`` of the gold's content in a canonical order, without line numbers."""
     content = sorted(
         (

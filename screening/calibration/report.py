@@ -47,6 +47,8 @@ __all__ = [
     "calibration_report",
     "cross_validation_folds",
     "gold_safe_scorer",
+    "quote_text",
+    "without_candidates",
 ]
 
 NEAR_DUPLICATE_COSINE = 0.95
@@ -259,6 +261,18 @@ def calibration_report(
     )
 
 
+def without_candidates(report: CalibrationReport, candidate_ids: set[str], texts: Sequence[str]) -> CalibrationReport:
+    """``report`` without what quotes the answers of erased candidates: their disagreements, and lint
+    findings citing their ``texts``. The aggregate figures stay (they identify no one).
+    """
+    quotes = [quote_text(t) for t in texts]
+    return msgspec.structs.replace(
+        report,
+        disagreements=tuple(d for d in report.disagreements if d.candidate_id not in candidate_ids),
+        lint=tuple(f for f in report.lint if not any(q in f.message for q in quotes)),
+    )
+
+
 def _level(dimension: AnswerDimension | None) -> float | None:
     return None if dimension is None else dimension.level
 
@@ -379,14 +393,15 @@ def _near_duplicates(scorer: Scorer, rubric: Rubric) -> list[LintFinding]:
                         LintFinding(
                             kind="near_duplicate_anchors",
                             location=f"{question.id}/{measure.dimension}",
-                            message=f"level {first.level} {_quote(first.text)} and level {second.level} "
-                            f"{_quote(second.text)} read alike (cosine {float(similarity[a, b]):.3f})",
+                            message=f"level {first.level} {quote_text(first.text)} and level {second.level} "
+                            f"{quote_text(second.text)} read alike (cosine {float(similarity[a, b]):.3f})",
                         )
                     )
     return _capped(findings, "near_duplicate_anchors")
 
 
-def _quote(text: str, limit: int = 80) -> str:
+def quote_text(text: str, limit: int = 80) -> str:
+    """``text`` on one line, cut to ``limit`` characters, quoted (as lint findings cite anchors)."""
     short = " ".join(text.split())
     return repr(short if len(short) <= limit else short[: limit - 3] + "...")
 

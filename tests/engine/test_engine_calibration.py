@@ -5,15 +5,14 @@ and the ``screening calibrate`` command.
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import numpy as np
 import pytest
+from synthetic_policy import jsonl, policy_gold_lines, policy_rubric_dict
 
 from screening.calibration.agreement import agreement
 from screening.calibration.errors import CalibrationError, InvalidGold
@@ -24,95 +23,15 @@ from screening.report import Answer, CandidateAnswers
 from screening.rubric import Rubric, parse_rubric, rubric_fingerprint
 from screening.scorer import Scorer
 
-# ---------------------------------------------------------------- a synthetic rubric and its gold
-#
-# HR's rule is company policy the references do not show: offering a voucher is the best answer (5),
-# a plain explanation is 3, refunding the whole order is 1. The rubric's two references point the
-# other way (a refund at 5), and nothing else varies with the level: the opening and the follow-up
-# are drawn from the same lists at every level.
-
-OPENINGS = ("", "Honestly, ", "First of all, ", "Well, ", "To be fair, ")
-FOLLOW_UPS = (
-    "check the tracking myself today",
-    "call them back within the hour",
-    "email them an update this afternoon",
-    "ring the depot before we close",
-)
-ACTIONS = {
-    5: "offer them a ten pound voucher for the delay",
-    3: "explain that the parcel is on its way",
-    1: "refund the whole order straight away",
-}
-
-
-def _rubric_dict() -> dict[str, Any]:
-    return {
-        "id": "parcel-policy",
-        "version": "1.0.0",
-        "title": "Parcel policy",
-        "description": "A synthetic rubric whose references mislead.",
-        "scale": {"min": 1, "max": 5, "labels": [f"level {n}" for n in range(1, 6)]},
-        "dimensions": [{"id": "ownership", "name": "Ownership", "description": "Owns the problem."}],
-        "questions": [
-            {
-                "id": "late-parcel",
-                "prompt": "A customer's parcel is three days late. What do you do?",
-                "measures": [{"dimension": "ownership"}],
-            }
-        ],
-        "references": [
-            {
-                "question": "late-parcel",
-                "dimension": "ownership",
-                "level": 5,
-                "text": "I'd say sorry and refund the full order at once so that they are happy again.",
-            },
-            {
-                "question": "late-parcel",
-                "dimension": "ownership",
-                "level": 1,
-                "text": "I'd tell them parcels are sometimes late and they should just wait a few more days.",
-            },
-        ],
-    }
-
-
-def _gold_lines(per_level: int = 10) -> list[dict[str, Any]]:
-    """One answer per candidate; every third rated by a second rater, one level apart at times."""
-    lines = []
-    pairs = list(itertools.product(OPENINGS, FOLLOW_UPS))
-    for level, action in ACTIONS.items():
-        for opening, follow_up in pairs[:per_level]:
-            number = len(lines) + 1
-            ratings: Any = level
-            if number % 3 == 0:
-                second = level if number % 2 else min(level + 1, 5)
-                ratings = [{"rater": "ana", "level": level}, {"rater": "ben", "level": second}]
-            lines.append(
-                {
-                    "candidate_id": f"c{number:02d}",
-                    "question_id": "late-parcel",
-                    "text": f"{opening}I'd apologise, {action}, and {follow_up}.",
-                    "ratings": {"ownership": ratings},
-                }
-            )
-    # another candidate writes exactly what c01 wrote: the two must never train each other's fold
-    lines.append({**lines[0], "candidate_id": "c-copy"})
-    return lines
-
-
-def _jsonl(lines: list[dict[str, Any]]) -> bytes:
-    return ("\n".join(json.dumps(line) for line in lines) + "\n").encode("utf-8")
-
 
 @pytest.fixture(scope="module")
 def policy_rubric(render_toml) -> Rubric:
-    return parse_rubric(render_toml(_rubric_dict()))
+    return parse_rubric(render_toml(policy_rubric_dict()))
 
 
 @pytest.fixture(scope="module")
 def policy_gold(policy_rubric: Rubric) -> GoldSet:
-    return parse_gold(_jsonl(_gold_lines()), "jsonl", policy_rubric)
+    return parse_gold(jsonl(policy_gold_lines()), "jsonl", policy_rubric)
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +96,7 @@ def test_a_dimension_the_question_does_not_measure_is_named(make_rubric_dict, re
     rubric = parse_rubric(render_toml(make_rubric_dict()))  # rude-caller measures empathy only
     line = {"candidate_id": "c1", "question_id": "rude-caller", "text": "I'd stay calm.", "ratings": {"ownership": 3}}
     with pytest.raises(InvalidGold) as caught:
-        parse_gold(_jsonl([line]), "jsonl", rubric)
+        parse_gold(jsonl([line]), "jsonl", rubric)
     (problem,) = caught.value.problems
     assert (problem.line, problem.field) == (1, "ratings.ownership")
     assert "does not measure" in problem.message and "line 1: ratings.ownership:" in str(caught.value)
@@ -230,7 +149,7 @@ def test_csv_and_jsonl_gold_with_the_same_content_are_the_same_gold(policy_rubri
             "ratings": {"ownership": [{"rater": "1", "level": 4}, {"rater": "2", "level": 5}]},
         },
     ]
-    from_jsonl = parse_gold(_jsonl(lines), "jsonl", policy_rubric)
+    from_jsonl = parse_gold(jsonl(lines), "jsonl", policy_rubric)
     assert from_csv.digest == from_jsonl.digest
     assert from_csv.answers[0].ratings[0].level == 4.5
     assert (from_csv.rating_count, from_csv.second_ratings) == (2, 1)
@@ -368,7 +287,7 @@ def small_files(tmp_path_factory, policy_rubric) -> tuple[Path, Path]:
     rubric_path = folder / "parcel-policy.toml"
     rubric_path.write_text(rubric_toml(policy_rubric), encoding="utf-8")
     gold_path = folder / "gold.jsonl"
-    gold_path.write_bytes(_jsonl(_gold_lines(per_level=4)))
+    gold_path.write_bytes(jsonl(policy_gold_lines(per_level=4)))
     return rubric_path, gold_path
 
 
@@ -400,11 +319,11 @@ def test_cli_calibrate_fit_writes_a_new_version_once(run_cli, small_files, tmp_p
 
 def test_cli_bad_gold_exits_2_naming_each_line(run_cli, small_files, tmp_path) -> None:
     rubric_path, _ = small_files
-    lines = _gold_lines(per_level=2)
+    lines = policy_gold_lines(per_level=2)
     lines[1]["ratings"] = {"ownership": 8}
     lines[3]["question_id"] = "lost-parcel"
     bad = tmp_path / "bad.jsonl"
-    bad.write_bytes(_jsonl(lines))
+    bad.write_bytes(jsonl(lines))
     result = run_cli("calibrate", "report", "--rubric", rubric_path, bad)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     errors = result.stderr.strip().splitlines()

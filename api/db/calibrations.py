@@ -1,0 +1,208 @@
+"""Calibration queries: every one scoped to an organisation, except the job queue's claim, which takes
+the oldest claimable calibration of any organisation (the database is the queue).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import msgspec
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.db.models import Calibration, GoldAnswerRecord, Review, Screening, utcnow
+from api.domain import NotFound
+from api.schemas import CalibrationResult
+from screening.calibration.gold import GoldAnswer
+from screening.calibration.report import without_candidates
+from screening.calibration.what_if import what_if_without
+
+__all__ = [
+    "claim",
+    "claimable",
+    "erase_gold",
+    "get_calibration",
+    "gold_answers",
+    "gold_record",
+    "human_overall_levels",
+    "latest_result",
+    "list_calibrations",
+    "renew_lease",
+    "same_request",
+    "scrub_result",
+    "what_if_screenings",
+]
+
+_gold_decoder = msgspec.json.Decoder(GoldAnswer)
+_result_decoder = msgspec.json.Decoder(CalibrationResult)
+LISTED = 100
+
+
+def gold_record(calibration_id: str, org_id: str, answer: GoldAnswer) -> GoldAnswerRecord:
+    """The row that stores one rated answer of a calibration's gold."""
+    return GoldAnswerRecord(
+        calibration_id=calibration_id,
+        org_id=org_id,
+        candidate_id=answer.candidate_id,
+        line=answer.line,
+        answer=msgspec.json.encode(answer),
+    )
+
+
+async def get_calibration(
+    session: AsyncSession, org_id: str, rubric_id: str, calibration_id: str, *, for_update: bool = False
+) -> Calibration:
+    """The organisation's calibration of this rubric; :class:`NotFound` otherwise (another tenant's too)."""
+    query = select(Calibration).where(
+        Calibration.id == calibration_id, Calibration.org_id == org_id, Calibration.rubric_id == rubric_id
+    )
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    found = (await session.execute(query)).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"calibration of rubric {rubric_id!r}", calibration_id)
+    return found
+
+
+async def list_calibrations(session: AsyncSession, org_id: str, rubric_id: str) -> list[Calibration]:
+    """The organisation's newest calibrations of a rubric (at most :data:`LISTED`), newest first."""
+    query = (
+        select(Calibration)
+        .where(Calibration.org_id == org_id, Calibration.rubric_id == rubric_id)
+        .order_by(Calibration.created_at.desc(), Calibration.id.desc())
+        .limit(LISTED)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def same_request(
+    session: AsyncSession, org_id: str, rubric_id: str, version: str, gold_digest: str, folds: int, seed: int
+) -> Calibration | None:
+    """An earlier calibration of the same gold with the same settings that did not fail (a retry)."""
+    query = select(Calibration).where(
+        Calibration.org_id == org_id,
+        Calibration.rubric_id == rubric_id,
+        Calibration.rubric_version == version,
+        Calibration.gold_digest == gold_digest,
+        Calibration.folds == folds,
+        Calibration.seed == seed,
+        Calibration.status != "failed",
+    )
+    return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+
+async def gold_answers(session: AsyncSession, calibration_id: str) -> list[GoldAnswer]:
+    """A calibration's stored gold (what erasure left of it), in file order."""
+    query = (
+        select(GoldAnswerRecord.answer)
+        .where(GoldAnswerRecord.calibration_id == calibration_id)
+        .order_by(GoldAnswerRecord.line)
+    )
+    return [_gold_decoder.decode(blob) for blob in (await session.execute(query)).scalars()]
+
+
+def claimable(now: datetime) -> ColumnElement[bool]:
+    """Queued, or running under a lease that lapsed (its process died)."""
+    return or_(Calibration.status == "queued", and_(Calibration.status == "running", Calibration.lease_until < now))
+
+
+async def claim(session: AsyncSession, lease: timedelta) -> tuple[str, int] | None:
+    """Take the oldest claimable calibration: ``(id, attempt)``, or ``None``. Atomic across processes."""
+    now = utcnow()
+    query = select(Calibration.id).where(claimable(now)).order_by(Calibration.created_at).limit(1)
+    found = (await session.execute(query)).scalar_one_or_none()
+    if found is None:
+        return None
+    taken = await session.execute(
+        update(Calibration)
+        .where(Calibration.id == found, claimable(now))
+        .values(status="running", attempts=Calibration.attempts + 1, lease_until=now + lease, updated_at=now)
+        .returning(Calibration.attempts)
+    )
+    attempt = taken.scalar_one_or_none()
+    return None if attempt is None else (found, attempt)
+
+
+async def renew_lease(session: AsyncSession, calibration_id: str, attempt: int, lease: timedelta) -> bool:
+    """Extend the running job's lease; ``False`` when another attempt has taken it over."""
+    now = utcnow()
+    renewed = await session.execute(
+        update(Calibration)
+        .where(Calibration.id == calibration_id, Calibration.attempts == attempt, Calibration.status == "running")
+        .values(lease_until=now + lease)
+        .returning(Calibration.id)
+    )
+    return renewed.scalar_one_or_none() is not None
+
+
+async def what_if_screenings(
+    session: AsyncSession, org_id: str, rubric_id: str, limit: int
+) -> tuple[list[Screening], int]:
+    """The organisation's newest stored screenings of a rubric (at most ``limit``) and how many more there are."""
+    scope = and_(Screening.org_id == org_id, Screening.rubric_id == rubric_id, Screening.answers.is_not(None))
+    total = (await session.execute(select(func.count()).select_from(Screening).where(scope))).scalar_one()
+    query = select(Screening).where(scope).order_by(Screening.created_at.desc(), Screening.id.desc()).limit(limit)
+    rows = list((await session.execute(query)).scalars())
+    return rows, max(0, total - len(rows))
+
+
+async def human_overall_levels(session: AsyncSession, screening_ids: Sequence[str]) -> dict[str, float | None]:
+    """The overall level a human decided for each reviewed screening (the newest review stands)."""
+    if not screening_ids:
+        return {}
+    query = (
+        select(Review.screening_id, Review.level)
+        .where(Review.screening_id.in_(screening_ids), Review.target == "overall")
+        .order_by(Review.pk)
+    )
+    return {screening_id: level for screening_id, level in (await session.execute(query)).all()}
+
+
+async def latest_result(
+    session: AsyncSession, org_id: str, rubric_id: str, version: str, calibration_id: str | None
+) -> tuple[str, CalibrationResult] | None:
+    """The newest finished calibration about a version: the one it was fitted from, else one of it as it is."""
+    query = select(Calibration).where(
+        Calibration.org_id == org_id, Calibration.rubric_id == rubric_id, Calibration.status == "done"
+    )
+    if calibration_id is not None:
+        query = query.where(Calibration.id == calibration_id)
+    else:
+        query = query.where(Calibration.rubric_version == version)
+    found = (await session.execute(query.order_by(Calibration.finished_at.desc()).limit(1))).scalar_one_or_none()
+    if found is None or found.result is None:
+        return None
+    return found.id, _result_decoder.decode(found.result)
+
+
+def scrub_result(blob: bytes, candidate_ids: set[str], texts: Sequence[str], screening_ids: set[str]) -> bytes:
+    """A stored result without what quotes erased candidates (their answers' texts, their screenings)."""
+    result = _result_decoder.decode(blob)
+    return msgspec.json.encode(
+        CalibrationResult(
+            report=without_candidates(result.report, candidate_ids, texts),
+            what_if=what_if_without(result.what_if, candidate_ids, screening_ids),
+        )
+    )
+
+
+async def erase_gold(session: AsyncSession, org_id: str, candidate_id: str, screening_ids: Sequence[str]) -> int:
+    """Delete a candidate's gold answers and scrub them (and their screenings) from every stored result.
+
+    Returns the number of gold answers deleted.
+    """
+    query = select(GoldAnswerRecord).where(
+        GoldAnswerRecord.org_id == org_id, GoldAnswerRecord.candidate_id == candidate_id
+    )
+    records = list((await session.execute(query.with_for_update())).scalars())
+    texts = [_gold_decoder.decode(r.answer).text for r in records]
+    results = select(Calibration).where(Calibration.org_id == org_id, Calibration.result.is_not(None))
+    needles = [msgspec.json.encode(i) for i in (candidate_id, *screening_ids)]
+    for calibration in (await session.execute(results.with_for_update())).scalars():
+        blob = calibration.result or b""
+        if records or any(n in blob for n in needles):  # a result that cannot name them is left alone
+            calibration.result = scrub_result(blob, {candidate_id}, texts, set(screening_ids))
+    if records:
+        await session.execute(delete(GoldAnswerRecord).where(GoldAnswerRecord.pk.in_([r.pk for r in records])))
+    return len(records)
