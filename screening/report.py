@@ -189,7 +189,10 @@ class ScaleInfo(_Out):
 
 
 class Provenance(_Out):
-    """What made this score: rubric version and fingerprint, model and weights, method."""
+    """What made this score: rubric version and fingerprint, model and weights, method, and the
+    encoder backend (``torch``, ``onnx`` or ``onnx-int8``) with the sha256 of its ONNX graph, if any.
+    ``model_weights_sha256`` is always the source weights' (the ones the model manifest names).
+    """
 
     rubric_id: str
     rubric_version: str
@@ -199,6 +202,8 @@ class Provenance(_Out):
     method: str
     text_pipeline: str
     engine_version: str
+    encoder_backend: str = "torch"
+    encoder_graph_sha256: str | None = None
 
 
 class CandidateReport(_Out):
