@@ -21,6 +21,7 @@ import msgspec
 
 from screening.calibration.cli import register as register_calibration
 from screening.commands import CommandPlugins, load_command_plugins
+from screening.encoder import BACKENDS
 from screening.errors import InputLineError, InvalidRubric, ScreeningError
 from screening.fairness_cli import register as register_fairness
 from screening.inputs import validate_answers
@@ -128,7 +129,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     rubric = resolve_rubric(args.rubric, args.rubric_version)
     lines = Path(args.input).read_bytes().splitlines()
     candidates = read_candidates(lines, rubric)
-    scorer = build_scorer(args.model, cache_dir=args.cache_dir, method=method_named(args.method))
+    scorer = build_scorer(args.model, cache_dir=args.cache_dir, method=method_named(args.method), backend=args.backend)
     with tqdm(total=len(candidates), unit="candidate", file=sys.stderr, disable=len(candidates) < 2) as bar:
         reports = scorer.score_many(rubric, candidates, on_progress=bar.update)
     with _atomic_output(args.out) as out:
@@ -186,7 +187,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from screening.engine import build_scorer, method_named
 
     rubric = resolve_rubric(args.rubric)
-    scorer = build_scorer(args.model, cache_dir=args.cache_dir, method=method_named(args.method))
+    scorer = build_scorer(args.model, cache_dir=args.cache_dir, method=method_named(args.method), backend=args.backend)
     indices = [i for i, r in enumerate(rubric.references) if args.question in (None, r.question)]
     with tqdm(total=len(indices), unit="reference", file=sys.stderr) as bar:
         results = held_out_levels(scorer, rubric, indices, on_progress=bar.update)
@@ -209,9 +210,29 @@ def _cmd_model_build(args: argparse.Namespace) -> int:
     from screening.behaviour_model import BEHAVIOUR_MODEL
     from screening.engine import open_encoder
 
-    encoder = open_encoder(BEHAVIOUR_MODEL, args.cache_dir or default_cache_dir())
+    encoder = open_encoder(BEHAVIOUR_MODEL, args.cache_dir or default_cache_dir(), backend="torch")
     print(f"{encoder.model_id}: weights sha256 {encoder.weights_sha256}")
+    if not args.no_export:
+        _export_and_print(BEHAVIOUR_MODEL, args.cache_dir)
     return 0
+
+
+def _cmd_model_export(args: argparse.Namespace) -> int:
+    from screening.behaviour_model import BEHAVIOUR_MODEL
+
+    _export_and_print(args.model or BEHAVIOUR_MODEL, args.cache_dir)
+    return 0
+
+
+def _export_and_print(model: str, cache_dir: Path | None) -> None:
+    from screening.engine import export_model
+    from screening.onnx_export import read_onnx_export
+
+    model_id, folder = export_model(model, cache_dir or default_cache_dir())
+    info = read_onnx_export(folder)
+    assert info is not None  # export_model returns a finished export
+    for backend, sha256 in info.graphs_sha256.items():
+        print(f"{model_id} [{backend}]: graph sha256 {sha256} ({folder})")
 
 
 def _add_model_options(command: argparse.ArgumentParser) -> None:
@@ -225,6 +246,12 @@ def _add_model_options(command: argparse.ArgumentParser) -> None:
         "--method",
         default=os.environ.get("SCREENING_METHOD") or None,
         help="versioned scoring method, e.g. screening.anchor-regression.v1 (default: $SCREENING_METHOD or v2)",
+    )
+    command.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=os.environ.get("SCREENING_ENCODER_BACKEND") or None,
+        help="encoder runtime: torch, onnx (fp32) or onnx-int8 (default: $SCREENING_ENCODER_BACKEND or torch)",
     )
     command.add_argument(
         "--cache-dir", type=Path, help="embedding cache folder (default: $SCREENING_CACHE_DIR or ~/.cache)"
@@ -273,9 +300,18 @@ def _parser_and_plugins() -> tuple[argparse.ArgumentParser, Subcommands, Command
 
     model = commands.add_parser("model", help="build the models the scoring methods need")
     model_commands = model.add_subparsers(dest="model_command", required=True)
-    build = model_commands.add_parser("build", help="build the behaviour encoder of method v2 (once, about 5 minutes)")
+    build = model_commands.add_parser(
+        "build", help="build the behaviour encoder of method v2 (once, about 5 minutes) and export it to ONNX"
+    )
     build.add_argument("--cache-dir", type=Path, help="cache folder (default: $SCREENING_CACHE_DIR or ~/.cache)")
+    build.add_argument("--no-export", action="store_true", help="skip the ONNX export (fp32 and int8)")
     build.set_defaults(handler=_cmd_model_build)
+    export = model_commands.add_parser(
+        "export", help="export an encoder to ONNX, fp32 and int8, into the cache (once; for --backend onnx*)"
+    )
+    export.add_argument("--model", help="model name or folder (default: the behaviour encoder of method v2)")
+    export.add_argument("--cache-dir", type=Path, help="cache folder (default: $SCREENING_CACHE_DIR or ~/.cache)")
+    export.set_defaults(handler=_cmd_model_export)
 
     register_calibration(commands)
     register_fairness(commands)

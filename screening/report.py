@@ -192,7 +192,9 @@ class ScaleInfo(_Out):
 
 class Provenance(_Out):
     """What made this score: rubric version and fingerprint, model and weights, method, and the
-    calibration the rubric version came from (``None`` for a version written by hand).
+    encoder backend (``torch``, ``onnx`` or ``onnx-int8``) with the sha256 of its ONNX graph, if any,
+    and the calibration the rubric version came from (``None`` for a version written by hand).
+    ``model_weights_sha256`` is always the source weights' (the ones the model manifest names).
     """
 
     rubric_id: str
@@ -203,6 +205,8 @@ class Provenance(_Out):
     method: str
     text_pipeline: str
     engine_version: str
+    encoder_backend: str = "torch"
+    encoder_graph_sha256: str | None = None
     calibration: CalibrationSource | None = None
 
 

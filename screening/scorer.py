@@ -17,7 +17,7 @@ import numpy as np
 
 from screening.aggregate import dimension_scores, overall_score
 from screening.bounded_cache import BoundedCache
-from screening.encoder import Encoder
+from screening.encoder import Encoder, encoder_identity
 from screening.errors import InvalidInput, Problem
 from screening.guards import NO_BEHAVIOUR, UNSCORABLE, similarity_guards, text_guards
 from screening.inputs import validate_answers
@@ -131,15 +131,18 @@ class Scorer:
     def provenance(self, prepared: PreparedRubric) -> Provenance:
         """What makes this scorer's scores for ``prepared``."""
         rubric = prepared.rubric
+        identity = encoder_identity(self.encoder)
         return Provenance(
             rubric_id=rubric.id,
             rubric_version=rubric.version,
             rubric_fingerprint=prepared.fingerprint,
             model_id=self.encoder.model_id,
-            model_weights_sha256=self.encoder.weights_sha256,
+            model_weights_sha256=identity.source_weights_sha256,
             method=self.method.method_id,
             text_pipeline=self.analyzer.pipeline_id,
             engine_version=engine_version(),
+            encoder_backend=identity.backend,
+            encoder_graph_sha256=identity.graph_sha256,
             calibration=rubric.calibration,
         )
 

@@ -4,7 +4,10 @@ The encoder is the cost that matters; the ratio (engine time / raw encoder time)
 engine's overhead: spaCy analysis, encoding each answer's sentences and negated clauses as
 well as the whole answer, level models, guards, explanation and report building.
 
-Usage: python scripts/benchmark.py [--repeats 30] [--batch 100]
+Each encoder backend named by ``--backends`` (torch, onnx, onnx-int8) is measured in turn, in
+the same run, on the same candidates.
+
+Usage: python scripts/benchmark.py [--repeats 30] [--batch 100] [--backends torch,onnx,onnx-int8 (default: all)]
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ import time
 from collections.abc import Callable
 
 from screening.cli import resolve_rubric
-from screening.engine import build_scorer
+from screening.encoder import BACKENDS
+from screening.engine import build_scorer, checked_backend
 from screening.paths import builtin_rubrics_dir
 from screening.report import Answer, CandidateAnswers
+from screening.rubric import Rubric
 
 ANSWERS_PER_CANDIDATE = 3
 
@@ -45,28 +50,9 @@ def describe(name: str, seconds: list[float], answers: int) -> str:
     return f"{name:34s} p50 {p50 * 1000:8.1f} ms  p95 {p95 * 1000:8.1f} ms  {rate:7.1f} answers/s"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=30, help="runs for single-candidate latency")
-    parser.add_argument("--batch", type=int, default=100, help="candidates in the batch")
-    parser.add_argument("--batch-repeats", type=int, default=3)
-    parser.add_argument(
-        "--encoder-batch-size", type=int, default=None, help="texts per model call (default: the engine's)"
-    )
-    args = parser.parse_args()
-    rubric = resolve_rubric("customer-service-attitude")
-    heldout = builtin_rubrics_dir() / "heldout" / "customer-service-attitude.jsonl"
-    rows = [json.loads(line) for line in heldout.read_text(encoding="utf-8").splitlines() if line.strip()]
-    by_question: dict[str, list[str]] = {}
-    for row in rows:
-        by_question.setdefault(row["question_id"], []).append(row["text"])
-    questions = sorted(by_question)
-    candidates = []
-    for n in range(args.batch):
-        chosen = [questions[(n + k * 5) % len(questions)] for k in range(ANSWERS_PER_CANDIDATE)]
-        answers = tuple(Answer(question_id=q, text=by_question[q][n % len(by_question[q])]) for q in chosen)
-        candidates.append(CandidateAnswers(candidate_id=f"bench-{n:03d}", answers=answers))
-    scorer = build_scorer() if args.encoder_batch_size is None else build_scorer(batch_size=args.encoder_batch_size)
+def run_backend(backend: str, candidates: list[CandidateAnswers], rubric: Rubric, args: argparse.Namespace) -> None:
+    """Latency and throughput of the raw encoder and of the engine on one backend."""
+    scorer = build_scorer(batch_size=args.encoder_batch_size, backend=backend)
     scorer.prepare(rubric).warm()
     encoder = scorer.encoder
     one = candidates[0]
@@ -76,7 +62,7 @@ def main() -> int:
     encoder.encode(one_texts)
     words = sum(len(t.split()) for t in batch_texts) / len(batch_texts)
     print(
-        f"rubric {rubric.id} {rubric.version}; model {encoder.model_id}; method {scorer.method.method_id}; "
+        f"\n[{backend}] rubric {rubric.id} {rubric.version}; model {encoder.model_id}; method {scorer.method.method_id}; "
         f"{ANSWERS_PER_CANDIDATE} answers a candidate, {words:.0f} words an answer on average"
     )
     raw_one = timings(lambda: encoder.encode(one_texts), args.repeats)
@@ -92,6 +78,34 @@ def main() -> int:
         f"{statistics.median(engine_one) / statistics.median(raw_one):.2f}x, batch "
         f"{statistics.median(engine_batch) / statistics.median(raw_batch):.2f}x"
     )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=30, help="runs for single-candidate latency")
+    parser.add_argument("--batch", type=int, default=100, help="candidates in the batch")
+    parser.add_argument("--batch-repeats", type=int, default=3)
+    parser.add_argument(
+        "--encoder-batch-size", type=int, default=None, help="texts per model call (default: the engine's)"
+    )
+    parser.add_argument(
+        "--backends", default=",".join(BACKENDS), help="comma-separated encoder backends to measure (default: all)"
+    )
+    args = parser.parse_args()
+    rubric = resolve_rubric("customer-service-attitude")
+    heldout = builtin_rubrics_dir() / "heldout" / "customer-service-attitude.jsonl"
+    rows = [json.loads(line) for line in heldout.read_text(encoding="utf-8").splitlines() if line.strip()]
+    by_question: dict[str, list[str]] = {}
+    for row in rows:
+        by_question.setdefault(row["question_id"], []).append(row["text"])
+    questions = sorted(by_question)
+    candidates = []
+    for n in range(args.batch):
+        chosen = [questions[(n + k * 5) % len(questions)] for k in range(ANSWERS_PER_CANDIDATE)]
+        answers = tuple(Answer(question_id=q, text=by_question[q][n % len(by_question[q])]) for q in chosen)
+        candidates.append(CandidateAnswers(candidate_id=f"bench-{n:03d}", answers=answers))
+    for backend in args.backends.split(","):
+        run_backend(checked_backend(backend), candidates, rubric, args)
     return 0
 
 

@@ -80,7 +80,7 @@ def _run(args: argparse.Namespace, *, fit: bool) -> int:
     except CalibrationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    scorer = build_scorer(args.model, cache_dir=args.cache_dir, method=method_named(args.method))
+    scorer = build_scorer(args.model, cache_dir=args.cache_dir, method=method_named(args.method), backend=args.backend)
     report = calibration_report(
         scorer,
         rubric,
