@@ -61,7 +61,7 @@ class CalibrationJobs:
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.wake = asyncio.Event()
+        self.wake = services.calibration_wake  # set by a request that queued a calibration
         self._thread = anyio.CapacityLimiter(1)
 
     @property
@@ -71,6 +71,7 @@ class CalibrationJobs:
     async def run_forever(self) -> None:
         """Run claimable calibrations; between them, wait to be woken or for the next poll."""
         while True:
+            self.wake.clear()  # before looking: a calibration queued during the run below wakes the next wait
             try:
                 ran = await self.run_one()
             except Exception as exc:  # a database outage must not end the loop
@@ -79,7 +80,6 @@ class CalibrationJobs:
             if not ran:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), self.services.settings.calibration_poll_seconds)
-                self.wake.clear()
 
     async def run_one(self) -> bool:
         """Claim and run one calibration; ``False`` when there was none to run (or no model yet)."""

@@ -77,9 +77,14 @@ async def _entry(
     )
 
 
-def _checked_gold(data: CalibrationIn, rubric: Rubric) -> GoldSet:
+def _checked_gold(data: CalibrationIn, rubric: Rubric, most: int) -> GoldSet:
     """Parse and validate the gold (in a worker thread: a large file must not block the loop)."""
     gold = parse_gold(data.gold.encode("utf-8"), data.format, rubric, source="gold")
+    if len(gold.answers) > most:
+        raise InvalidField(
+            f"At most {most} rated answers are calibrated at once (SCREENING_CALIBRATION_MAX_ANSWERS).",
+            fields=[("gold", f"{len(gold.answers)} rated answers; at most {most}")],
+        )
     if len(gold.candidate_ids) < 2:
         raise InvalidField(
             "Cross-validation needs rated answers of at least 2 candidates.",
@@ -94,10 +99,13 @@ async def create(
     """Store the gold and queue its calibration (202); the same gold and settings again return the first (200)."""
     entry = await _entry(services, session, principal, rubric_id, data.rubric_version)
     await end_reads(session)
-    gold = await anyio.to_thread.run_sync(_checked_gold, data, entry.rubric)
+    most = services.settings.calibration_max_answers
+    gold = await anyio.to_thread.run_sync(_checked_gold, data, entry.rubric, most)
     version, folds, seed = entry.rubric.version, int(data.folds), int(data.seed)
     async with session.begin():
-        same = await calibrations.same_request(session, principal.org_id, rubric_id, version, gold.digest, folds, seed)
+        same = await calibrations.same_request(
+            session, principal.org_id, rubric_id, entry.fingerprint, gold.digest, folds, seed
+        )
         if same is not None:
             return _out(same), 200
         now = utcnow()
@@ -141,13 +149,25 @@ async def create(
 async def summaries(
     services: Services, session: AsyncSession, principal: Principal, rubric_id: str
 ) -> list[CalibrationSummary]:
-    """The organisation's calibrations of a rubric, newest first."""
+    """The organisation's calibrations of a rubric, newest first; 404 for a rubric it cannot see."""
+    await _entry(services, session, principal, rubric_id, None)
     return [_summary(r) for r in await calibrations.list_calibrations(session, principal.org_id, rubric_id)]
 
 
 async def detail(session: AsyncSession, principal: Principal, rubric_id: str, calibration_id: str) -> CalibrationOut:
     """One calibration, with its agreement report and what-if once done."""
     return _out(await calibrations.get_calibration(session, principal.org_id, rubric_id, calibration_id))
+
+
+def _check_gold_unchanged(row: Calibration, gold: GoldSet) -> None:
+    """409 when rated answers were erased since the report: its figures no longer describe this gold."""
+    if gold.digest != row.gold_digest:
+        raise Conflict(
+            "calibration-gold-changed",
+            "Rated answers erased",
+            "Rated answers of this calibration were erased after its report was made; upload the remaining "
+            "gold again to calibrate and save.",
+        )
 
 
 def _calibrated(rubric: Rubric, gold: GoldSet, version: str, calibration_id: str) -> tuple[Rubric, str]:
@@ -195,9 +215,9 @@ async def fit(
             "Rubric version exists",
             f"Version {data.version!r} of {rubric_id!r} exists and is never replaced; choose a new version.",
         )
-    answers = await calibrations.gold_answers(session, calibration_id)
+    gold = gold_set(base.rubric, await calibrations.gold_answers(session, calibration_id))
+    _check_gold_unchanged(row, gold)
     await end_reads(session)
-    gold = gold_set(base.rubric, answers)
     calibrated, toml = await anyio.to_thread.run_sync(_calibrated, base.rubric, gold, data.version, calibration_id)
     fingerprint = rubric_fingerprint(calibrated)
     try:
@@ -211,6 +231,8 @@ async def fit(
                     "Calibration already saved",
                     f"This calibration was saved as version {row.fitted_version!r}.",
                 )
+            # an erasure may have committed while the version was built: its anchors must not outlive it
+            _check_gold_unchanged(row, gold_set(base.rubric, await calibrations.gold_answers(session, calibration_id)))
             now = utcnow()
             session.add(
                 RubricUpload(

@@ -27,6 +27,7 @@ from api.settings import Settings
 
 __all__ = [
     "BAD_LIST_QUERY",
+    "CALIBRATED_BEFORE",
     "CREATE_CONFLICT",
     "CREATE_INVALID",
     "JSON_BODY",
@@ -90,6 +91,12 @@ STORED_BEFORE = ResponseSpec(
     generate_examples=False,
 )
 """``uploadRubric``'s other success (``201`` is a new version)."""
+CALIBRATED_BEFORE = ResponseSpec(
+    data_container=schemas.CalibrationOut,
+    description="The same gold, rubric content and settings were calibrated before: that calibration.",
+    generate_examples=False,
+)
+"""``createCalibration``'s other success (``202`` is a new calibration, queued)."""
 
 KEYED: tuple[int, ...] = (401, 429, 503)
 """What every route behind an API key can answer: no valid key, rate-limited, database (which holds keys) down."""

@@ -12,7 +12,7 @@ from api import fairness_service, rubrics
 from api.auth import Principal
 from api.db import calibrations, repo
 from api.db.models import RubricUpload, utcnow
-from api.domain import Conflict, NotFound, TooLarge
+from api.domain import Conflict, InvalidField, NotFound, TooLarge
 from api.schemas import RubricDetail, RubricSummary, RubricValidation, RubricVersionInfo, RubricWarning
 from api.services import Services
 from screening.model_card import ModelCard, card_calibration, model_card
@@ -94,6 +94,11 @@ async def upload(
 ) -> tuple[RubricValidation, int]:
     """Store a version for the organisation (201), or re-store the same one (200); a used version is immutable."""
     rubric = await parse(services, toml)
+    if rubric.calibration is not None and rubric.calibration.calibration_id is not None:
+        raise InvalidField(
+            "A calibration id is set only by saving a calibration (POST .../calibrations/{id}/fit).",
+            fields=[("calibration.calibration_id", "set only by saving a calibration; leave it out")],
+        )
     if rubric.id in services.library.ids():
         raise Conflict(
             "rubric-id-reserved",
@@ -122,12 +127,14 @@ async def upload(
                 )
             elif existing.fingerprint == fingerprint:
                 status = 200
-            elif await rubrics.is_used(session, principal.org_id, rubric.id, rubric.version):
+            elif await rubrics.is_used(session, principal.org_id, rubric.id, rubric.version) or (
+                await calibrations.saved_as(session, principal.org_id, rubric.id, rubric.version)
+            ):
                 raise Conflict(
                     "rubric-version-immutable",
                     "Rubric version in use",
-                    f"Version {rubric.version!r} of {rubric.id!r} has scored candidates and cannot change; "
-                    "upload it as a new version.",
+                    f"Version {rubric.version!r} of {rubric.id!r} has scored candidates or was saved from a "
+                    "calibration, and cannot change; upload it as a new version.",
                 )
             else:
                 status = 200
@@ -165,9 +172,6 @@ async def card(
     impact = None
     if principal.role == "hr_admin":
         impact = await fairness_service.compute(session, principal, entry.rubric, cut=None)
-    source = entry.rubric.calibration
-    found = await calibrations.latest_result(
-        session, principal.org_id, rubric_id, version, source.calibration_id if source else None
-    )
+    found = await calibrations.latest_result(session, principal.org_id, rubric_id, version, entry.fingerprint)
     calibration = card_calibration(entry.rubric, found[1].report, found[0]) if found else None
     return model_card(entry.rubric, provenance, impact, calibration)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, get, post
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import calibration_service
 from api.auth import Principal, roles
-from api.openapi import JSON_BODY, KEYED, PATH_ID, problem_responses
+from api.openapi import CALIBRATED_BEFORE, JSON_BODY, KEYED, PATH_ID, problem_responses
 from api.schemas import CalibrationIn, CalibrationOut, CalibrationSummary, FitIn, FitOut
 from api.services import Services
 
@@ -41,8 +42,12 @@ class CalibrationController(Controller):
         opt=HR,
         summary="Upload rated answers and calibrate",
         responses={
-            **problem_responses(*KEYED, 403, *JSON_BODY, *PATH_ID, notes={404: "No such rubric.", 422: GOLD_INVALID})
+            200: CALIBRATED_BEFORE,
+            **problem_responses(*KEYED, 403, *JSON_BODY, *PATH_ID, notes={404: "No such rubric.", 422: GOLD_INVALID}),
         },
+        response_headers=[
+            ResponseHeader(name="Location", description="The calibration's URL, to poll.", documentation_only=True)
+        ],
     )
     async def create(
         self,
@@ -68,7 +73,7 @@ class CalibrationController(Controller):
         operation_id="listCalibrations",
         opt=HR,
         summary="List calibrations of a rubric",
-        responses=problem_responses(*KEYED, 403, *PATH_ID),
+        responses=problem_responses(*KEYED, 403, *PATH_ID, notes={404: "No such rubric."}),
     )
     async def list_calibrations(
         self,
@@ -110,7 +115,8 @@ class CalibrationController(Controller):
             *PATH_ID,
             notes={
                 404: NO_CALIBRATION,
-                409: "Not done yet, saved before, the version exists, or the base version changed.",
+                409: "Not done yet, saved before, the version exists, the base version changed, or rated "
+                "answers were erased since the report.",
             },
         ),
     )

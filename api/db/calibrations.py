@@ -30,6 +30,7 @@ __all__ = [
     "list_calibrations",
     "renew_lease",
     "same_request",
+    "saved_as",
     "scrub_result",
     "what_if_screenings",
 ]
@@ -77,19 +78,33 @@ async def list_calibrations(session: AsyncSession, org_id: str, rubric_id: str) 
 
 
 async def same_request(
-    session: AsyncSession, org_id: str, rubric_id: str, version: str, gold_digest: str, folds: int, seed: int
+    session: AsyncSession,
+    org_id: str,
+    rubric_id: str,
+    fingerprint: str,
+    gold_digest: str,
+    folds: int,
+    seed: int,
 ) -> Calibration | None:
-    """An earlier calibration of the same gold with the same settings that did not fail (a retry)."""
+    """An earlier calibration of the same gold, rubric content and settings that did not fail (a retry)."""
     query = select(Calibration).where(
         Calibration.org_id == org_id,
         Calibration.rubric_id == rubric_id,
-        Calibration.rubric_version == version,
+        Calibration.rubric_fingerprint == fingerprint,
         Calibration.gold_digest == gold_digest,
         Calibration.folds == folds,
         Calibration.seed == seed,
         Calibration.status != "failed",
     )
     return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+
+async def saved_as(session: AsyncSession, org_id: str, rubric_id: str, version: str) -> bool:
+    """Whether a calibration of the organisation was saved as this version (which is then immutable)."""
+    query = select(Calibration.id).where(
+        Calibration.org_id == org_id, Calibration.rubric_id == rubric_id, Calibration.fitted_version == version
+    )
+    return (await session.execute(query.limit(1))).first() is not None
 
 
 async def gold_answers(session: AsyncSession, calibration_id: str) -> list[GoldAnswer]:
@@ -160,16 +175,18 @@ async def human_overall_levels(session: AsyncSession, screening_ids: Sequence[st
 
 
 async def latest_result(
-    session: AsyncSession, org_id: str, rubric_id: str, version: str, calibration_id: str | None
+    session: AsyncSession, org_id: str, rubric_id: str, version: str, fingerprint: str
 ) -> tuple[str, CalibrationResult] | None:
-    """The newest finished calibration about a version: the one it was fitted from, else one of it as it is."""
+    """The newest finished calibration about a version: the one it was saved from, else one of its content."""
     query = select(Calibration).where(
         Calibration.org_id == org_id, Calibration.rubric_id == rubric_id, Calibration.status == "done"
     )
-    if calibration_id is not None:
-        query = query.where(Calibration.id == calibration_id)
-    else:
-        query = query.where(Calibration.rubric_version == version)
+    query = query.where(
+        or_(
+            Calibration.fitted_version == version,
+            and_(Calibration.rubric_version == version, Calibration.rubric_fingerprint == fingerprint),
+        )
+    )
     found = (await session.execute(query.order_by(Calibration.finished_at.desc()).limit(1))).scalar_one_or_none()
     if found is None or found.result is None:
         return None
@@ -195,12 +212,25 @@ async def erase_gold(session: AsyncSession, org_id: str, candidate_id: str, scre
     query = select(GoldAnswerRecord).where(
         GoldAnswerRecord.org_id == org_id, GoldAnswerRecord.candidate_id == candidate_id
     )
+    holding = select(GoldAnswerRecord.calibration_id).where(
+        GoldAnswerRecord.org_id == org_id, GoldAnswerRecord.candidate_id == candidate_id
+    )
+    # lock every calibration that holds their gold (a job finishing meanwhile waits, then sees it gone)
+    # or a result, before the gold rows themselves
+    results = (
+        select(Calibration)
+        .where(Calibration.org_id == org_id)
+        .where(or_(Calibration.result.is_not(None), Calibration.id.in_(holding)))
+        .order_by(Calibration.id)
+    )
+    locked = list((await session.execute(results.with_for_update())).scalars())
     records = list((await session.execute(query.with_for_update())).scalars())
     texts = [_gold_decoder.decode(r.answer).text for r in records]
-    results = select(Calibration).where(Calibration.org_id == org_id, Calibration.result.is_not(None))
     needles = [msgspec.json.encode(i) for i in (candidate_id, *screening_ids)]
-    for calibration in (await session.execute(results.with_for_update())).scalars():
-        blob = calibration.result or b""
+    for calibration in locked:
+        blob = calibration.result
+        if blob is None:
+            continue
         if records or any(n in blob for n in needles):  # a result that cannot name them is left alone
             calibration.result = scrub_result(blob, {candidate_id}, texts, set(screening_ids))
     if records:

@@ -54,6 +54,7 @@ __all__ = [
 MAX_GOLD_BYTES = 32 * 1024 * 1024
 MAX_GOLD_LINES = 100_000
 MAX_GOLD_PROBLEMS = 500
+MAX_EXTRA_COLUMNS = 100  # unknown columns named one by one before the header is refused as a whole
 SECOND_RATER = "#2"
 
 GoldFormat = Literal["jsonl", "csv"]
@@ -323,17 +324,27 @@ def _csv_rows(data: bytes, rubric: Rubric, problems: _Problems) -> Iterator[_Raw
 def _csv_columns(header: list[str], rubric: Rubric, problems: _Problems) -> list[str] | None:
     """The header's column names, checked: the three text columns, dimensions and second raters."""
     known = {d.id for d in rubric.dimensions}
+    most = 3 + 2 * len(known) + MAX_EXTRA_COLUMNS  # the text columns, two raters per dimension, and typos
+    if len(header) > most:
+        problems.add(
+            1, "(header)", f"{len(header)} columns; a gold file for this rubric has at most {3 + 2 * len(known)}"
+        )
+        return None
     ok = True
     for required in ("candidate_id", "question_id", "text"):
         if required not in header:
             problems.add(1, required, "missing column; the header needs candidate_id, question_id, text")
             ok = False
+    names = set(header)
+    seen: set[str] = set()
     for index, name in enumerate(header):
         dimension = name.removesuffix(SECOND_RATER)
-        if header.index(name) != index:
+        if name in seen:
             problems.add(1, name or f"column {index + 1}", "column appears twice")
             ok = False
-        elif name in {"candidate_id", "question_id", "text"}:
+            continue
+        seen.add(name)
+        if name in {"candidate_id", "question_id", "text"}:
             continue
         elif dimension not in known:
             problems.add(
@@ -343,7 +354,7 @@ def _csv_columns(header: list[str], rubric: Rubric, problems: _Problems) -> list
                 f"(a second rater's column is '<dimension>{SECOND_RATER}')",
             )
             ok = False
-        elif name.endswith(SECOND_RATER) and dimension not in header:
+        elif name.endswith(SECOND_RATER) and dimension not in names:
             problems.add(1, name, f"a second rater's column without the first ({dimension!r})")
             ok = False
     return header if ok else None

@@ -35,9 +35,11 @@ REFUND = "I'd apologise, refund the whole order straight away, and call them bac
 
 @pytest_asyncio.fixture
 async def app(settings: Settings, scorer) -> AsyncIterator[Litestar]:
-    """The app with fewer bootstrap resamples than the default (the intervals are not under test here)."""
+    """The app with fewer bootstrap resamples than the default (the intervals are not under test here),
+    and no polling: a queued calibration must wake its worker.
+    """
     yield create_app(
-        msgspec.structs.replace(settings, calibration_resamples=100, calibration_poll_seconds=0.5), scorer=scorer
+        msgspec.structs.replace(settings, calibration_resamples=100, calibration_poll_seconds=3600), scorer=scorer
     )
 
 
@@ -104,6 +106,12 @@ async def test_gold_is_validated_by_line_and_field_for_hr_admin_only(client, key
     )
     extra = await client.post(BASE, json={"gold": _gold(), "folds": 1}, headers=admin)
     assert assert_problem(extra, 422, "validation-error")["errors"][0]["path"] == "folds"
+    wide = "candidate_id,question_id,text," + ",".join(f"x{i}" for i in range(5000)) + "\n"
+    header = assert_problem(
+        await client.post(BASE, json={"gold": wide, "format": "csv"}, headers=admin), 422, "invalid-gold"
+    )
+    assert header["errors"][0]["path"] == "gold: line 1: (header)"
+    assert_problem(await client.get("/v1/rubrics/nope/calibrations", headers=admin), 404, "not-found")
 
 
 async def test_calibrate_what_if_save_and_erase(client, key, db) -> None:  # noqa: PLR0915 (one story, told in order)
@@ -122,13 +130,15 @@ async def test_calibrate_what_if_save_and_erase(client, key, db) -> None:  # noq
 
     created = await client.post(BASE, json={"gold": _gold()}, headers=admin)
     assert created.status_code == 202, created.text
+    second = await client.post(BASE, json={"gold": _gold(), "seed": 1}, headers=admin)  # saved after an erasure
+    assert second.status_code == 202, second.text
     location = created.headers["location"]
     calibration_id = created.json()["id"]
     assert location.endswith(calibration_id) and created.json()["status"] in ("queued", "running", "done")
     again = await client.post(BASE, json={"gold": _gold()}, headers=admin)
     assert again.status_code == 200 and again.json()["id"] == calibration_id
     assert_problem(await client.get(location, headers=other), 404, "not-found")
-    assert (await client.get(BASE, headers=other)).json() == []
+    assert_problem(await client.get(BASE, headers=other), 404, "not-found")  # not even the rubric is theirs
     shown = await _done(client, admin, location)
     assert shown["status"] == "done", shown["error"]
     report = shown["result"]["report"]
@@ -155,6 +165,23 @@ async def test_calibrate_what_if_save_and_erase(client, key, db) -> None:  # noq
     assert_problem(
         await client.post(f"{location}/fit", json={"version": "1.2.0"}, headers=admin), 409, "calibration-already-saved"
     )
+    changed = policy_rubric_dict() | {"version": "1.1.0", "title": "Replaced"}
+    replaced = await client.post("/v1/rubrics", json={"toml": tomli_w.dumps(changed)}, headers=admin)
+    assert_problem(replaced, 409, "rubric-version-immutable")  # a saved calibration is never replaced
+    forged = policy_rubric_dict() | {
+        "version": "3.0.0",
+        "calibration": {
+            "base_version": "1.0.0",
+            "base_fingerprint": "sha256:" + "0" * 64,
+            "gold_digest": "sha256:" + "1" * 64,
+            "anchors": 999,
+            "answers": 999,
+            "candidates": 999,
+            "calibration_id": calibration_id,
+        },
+    }
+    refused = await client.post("/v1/rubrics", json={"toml": tomli_w.dumps(forged)}, headers=admin)
+    assert assert_problem(refused, 422, "validation-error")["errors"][0]["path"] == "calibration.calibration_id"
     versions = {
         v["version"]: v for v in (await client.get(f"/v1/rubrics/{RUBRIC_ID}", headers=admin)).json()["versions"]
     }
@@ -183,12 +210,16 @@ async def test_calibrate_what_if_save_and_erase(client, key, db) -> None:  # noq
     assert (await client.delete("/v1/candidates/c01", headers=admin)).status_code == 200
     async with db() as session:
         left = set((await session.execute(select(GoldAnswerRecord.candidate_id))).scalars())
-        blob = (await session.execute(select(Calibration.result))).scalar_one()
+        blob = (await session.execute(select(Calibration.result).where(Calibration.id == calibration_id))).scalar_one()
     assert "c01" not in left and "c02" not in left and len(left) == 29
     result = json.loads(blob)
     assert all(d["candidate_id"] not in ("c01", "c02") for d in result["report"]["disagreements"])
     assert all(r["candidate_id"] != "c01" for r in result["what_if"]["changes"])
     assert result["what_if"]["considered"] == 2
+    later = await _done(client, admin, second.headers["location"])
+    assert later["status"] == "done", later["error"]
+    stale = await client.post(f"{second.headers['location']}/fit", json={"version": "1.2.0"}, headers=admin)
+    assert_problem(stale, 409, "calibration-gold-changed")  # its figures describe gold that was erased
 
 
 def _row(ident: str, status: str, lease: timedelta | None = None) -> Calibration:
