@@ -35,6 +35,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     model: str | None = None
     method: str | None = None
     cache_dir: str | None = None
+    encoder_backend: Literal["torch", "onnx", "onnx-int8"] | None = None
+    encoder_batching: bool = True
     scoring_concurrency: Annotated[int, Meta(ge=1, le=64)] = 2
     max_body_bytes: Annotated[int, Meta(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
     max_answers: Annotated[int, Meta(ge=1, le=1000)] = 50
@@ -47,6 +49,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     calibration_poll_seconds: Annotated[float, Meta(gt=0, le=3600)] = 10.0
     calibration_lease_seconds: Annotated[float, Meta(ge=10, le=24 * 3600)] = 120.0
     calibration_resamples: Annotated[int, Meta(ge=0, le=10_000)] = 1000
+    calibration_max_answers: Annotated[int, Meta(ge=2, le=100_000)] = 2000
     what_if_limit: Annotated[int, Meta(ge=0, le=100_000)] = 500
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
