@@ -50,7 +50,13 @@ def default_scorer_factory(settings: Settings) -> ScorerFactory:
 
     def build() -> Scorer:
         cache_dir = Path(settings.cache_dir) if settings.cache_dir else None
-        return build_scorer(settings.model, cache_dir=cache_dir, method=method_named(settings.method))
+        return build_scorer(
+            settings.model,
+            cache_dir=cache_dir,
+            method=method_named(settings.method),
+            backend=settings.encoder_backend,
+            batching=settings.encoder_batching,
+        )
 
     return build
 

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+
+from screening.torch_free import forbid_torch, torch_free_backend
+
+if torch_free_backend(os.environ.get("SCREENING_ENCODER_BACKEND")):
+    forbid_torch()  # before spaCy is imported: a worker on an ONNX backend never loads torch
 
 from litestar import Litestar
 

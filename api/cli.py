@@ -52,8 +52,7 @@ def _require_migrated(settings: Settings) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from api.serve import exec_server
     from api.settings import Settings, SettingsError
 
     overrides: dict[str, Any] = {k: v for k in ("host", "port", "workers") if (v := getattr(args, k)) is not None}
@@ -63,23 +62,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     _require_migrated(settings)
-    env = {f"SCREENING_{k.upper()}": str(v) for k, v in overrides.items()}
-    os.environ.update(env)  # worker processes read the same settings
-    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        import tempfile  # /metrics sums every worker's counters (prometheus_client multiprocess mode)
-
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="screening-metrics-")
-    uvicorn.run(
-        "api.asgi:app_from_env",
-        factory=True,
-        access_log=False,  # the app logs each request by its route template: no candidate ids in logs
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level,
-        proxy_headers=False,
-        timeout_worker_healthcheck=120,  # workers import torch and load the model: slow to answer at first
-    )
+    os.environ.update({f"SCREENING_{k.upper()}": str(v) for k, v in overrides.items()})
+    exec_server()  # a fresh process: on an ONNX backend it never imports torch
     return 0
 
 

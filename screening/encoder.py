@@ -114,11 +114,22 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _torch_device() -> str:
+    """``cuda`` when torch sees a CUDA device, else ``cpu`` (nothing depends on a GPU)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class SentenceTransformerEncoder:
     """A sentence-transformers model behind the one-method seam."""
 
     def __init__(
-        self, name_or_path: str = DEFAULT_MODEL, batch_size: int = 4, device: str = "cpu", model_id: str | None = None
+        self,
+        name_or_path: str = DEFAULT_MODEL,
+        batch_size: int = 4,
+        device: str | None = None,
+        model_id: str | None = None,
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
@@ -126,7 +137,7 @@ class SentenceTransformerEncoder:
         resolved_id, source = resolve_model_path(name_or_path)
         self._model_id = model_id or resolved_id
         try:
-            self._model = SentenceTransformer(source, device=device)
+            self._model = SentenceTransformer(source, device=device or _torch_device())
         except Exception as exc:  # any load failure means the same thing to the caller
             raise ModelError(
                 f"Cannot load encoder model {name_or_path!r} ({exc}). Give a local model folder or an "

@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from screening.batching import BatchingEncoder
 from screening.behaviour_model import BEHAVIOUR_MODEL, ensure_behaviour_model
 from screening.encoder import (
     BACKENDS,
@@ -33,6 +34,7 @@ from screening.paths import builtin_rubrics_dir, default_cache_dir
 from screening.rubric import RubricLibrary
 from screening.scorer import Scorer
 from screening.text import TextAnalyzer
+from screening.torch_free import export_in_child, torch_forbidden
 
 __all__ = [
     "BACKEND_ENV",
@@ -118,7 +120,21 @@ def behaviour_model_folder(cache_dir: Path, log: Callable[[str], None] | None = 
 
 
 def export_model(model: str, cache_dir: Path, log: Callable[[str], None] | None = None) -> tuple[str, Path]:
-    """``(model id, ONNX export folder)`` of ``model``'s verified weights, exported first if missing."""
+    """``(model id, ONNX export folder)`` of ``model``'s verified weights, exported first if missing.
+
+    In a process kept free of torch (:mod:`screening.torch_free`), a missing build or export runs in a
+    child process.
+    """
+    try:
+        return _export_model(model, cache_dir, log)
+    except ImportError:
+        if not torch_forbidden():
+            raise
+        export_in_child(model, cache_dir)
+        return _export_model(model, cache_dir, log)
+
+
+def _export_model(model: str, cache_dir: Path, log: Callable[[str], None] | None) -> tuple[str, Path]:
     if model == BEHAVIOUR_MODEL:
         model_id, folder = BEHAVIOUR_MODEL, behaviour_model_folder(cache_dir, log)
     else:
@@ -142,12 +158,16 @@ def build_scorer(
     batch_size: int | None = None,
     method: MethodConfig = DEFAULT_METHOD,
     backend: Backend | None = None,
+    batching: bool = False,
 ) -> Scorer:
     """A :class:`Scorer` with the given method and model (the method's own by default) on ``backend``
     (default: ``$SCREENING_ENCODER_BACKEND`` or torch); rubric embeddings cached under ``cache_dir``.
+    With ``batching``, the texts of concurrent callers are encoded together (a service's scorer).
     """
     cache_dir = cache_dir or default_cache_dir()
     encoder = open_encoder(model or default_model(method), cache_dir, batch_size, backend=backend)
+    if batching:
+        encoder = BatchingEncoder(encoder)
     cache = EmbeddingCache(cache_dir / "embeddings.sqlite3")
     return Scorer(
         encoder,

@@ -25,9 +25,9 @@ from screening.encoder import Embeddings, file_sha256
 from screening.errors import ModelError
 from screening.onnx_export import OnnxBackend, read_onnx_export
 
-__all__ = ["DEFAULT_ONNX_BATCH_SIZE", "OnnxEncoder", "default_threads"]
+__all__ = ["DEFAULT_ONNX_BATCH_SIZE", "OnnxEncoder", "default_threads", "execution_providers"]
 
-DEFAULT_ONNX_BATCH_SIZE = 32
+DEFAULT_ONNX_BATCH_SIZE = 8  # measured: on CPU, small length-sorted batches beat 32 (less padding), see README
 
 
 def default_threads() -> int:
@@ -36,6 +36,12 @@ def default_threads() -> int:
     if explicit:
         return max(1, int(explicit))
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def execution_providers() -> list[str]:
+    """CUDA first when this onnxruntime build has it (``onnxruntime-gpu`` on a CUDA machine), then the CPU."""
+    available = set(ort.get_available_providers())
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
 
 
 class OnnxEncoder:
@@ -66,7 +72,7 @@ class OnnxEncoder:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
-        self._session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(str(graph), options, providers=execution_providers())
         self._inputs = {i.name for i in self._session.get_inputs()}
         tokenizer = Tokenizer.from_file(str(export_dir / "tokenizer.json"))
         self._pad_id = int((tokenizer.padding or {}).get("pad_id", 0))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -64,6 +66,25 @@ def test_served_end_to_end(tmp_path, cache_dir) -> None:
     listing = _cli(env, "keys", "list", "--org", "acme")
     assert listing.returncode == 0 and token not in listing.stdout and listing.stdout.count("\tacme\t") == 2
 
+    with _served(env, tmp_path) as (base, _):
+        ats = {"Authorization": f"Bearer {token}", "Idempotency-Key": "e2e-1"}
+        response = httpx.post(f"{base}/v1/screenings", json=screening_body(2), headers=ats, timeout=60)
+        assert response.status_code == 201, response.text
+        assert response.json()["rubric_id"] == RUBRIC
+        record_id = response.json()["id"]
+        again = httpx.post(f"{base}/v1/screenings", json=screening_body(2), headers=ats, timeout=60)
+        assert again.json()["id"] == record_id
+        read = httpx.get(f"{base}/v1/screenings/{record_id}", headers={"Authorization": f"Bearer {recruiter}"})
+        assert raw_report(read.content) == raw_report(response.content)
+        assert _cli(env, "keys", "revoke", _key_id(token)).returncode == 0
+        revoked = httpx.get(f"{base}/v1/screenings", headers={"Authorization": f"Bearer {token}"})
+        assert revoked.status_code == 401
+        assert "screening_http_requests_total" in httpx.get(f"{base}/metrics").text
+
+
+@contextlib.contextmanager
+def _served(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """``screening serve`` on a free port until ready: ``(base URL, pid)``; stopped afterwards."""
     port = _free_port()
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(
@@ -85,23 +106,25 @@ def test_served_end_to_end(tmp_path, cache_dir) -> None:
             time.sleep(0.5)
         else:
             pytest.fail("server never became ready:\n" + (tmp_path / "serve.log").read_text())
-        ats = {"Authorization": f"Bearer {token}", "Idempotency-Key": "e2e-1"}
-        response = httpx.post(f"{base}/v1/screenings", json=screening_body(2), headers=ats, timeout=60)
-        assert response.status_code == 201, response.text
-        assert response.json()["rubric_id"] == RUBRIC
-        record_id = response.json()["id"]
-        again = httpx.post(f"{base}/v1/screenings", json=screening_body(2), headers=ats, timeout=60)
-        assert again.json()["id"] == record_id
-        read = httpx.get(f"{base}/v1/screenings/{record_id}", headers={"Authorization": f"Bearer {recruiter}"})
-        assert raw_report(read.content) == raw_report(response.content)
-        assert _cli(env, "keys", "revoke", _key_id(token)).returncode == 0
-        revoked = httpx.get(f"{base}/v1/screenings", headers={"Authorization": f"Bearer {token}"})
-        assert revoked.status_code == 401
-        assert "screening_http_requests_total" in httpx.get(f"{base}/metrics").text
+        yield base, server.pid
     finally:
         server.terminate()
         server.wait(timeout=30)
         log.close()
+
+
+def test_a_worker_on_the_onnx_backend_never_loads_torch(tmp_path, cache_dir) -> None:
+    env = _env(tmp_path, cache_dir, SCREENING_ENCODER_BACKEND="onnx")
+    assert _cli(env, "db", "migrate").returncode == 0
+    token = _cli(env, "keys", "create", "--org", "acme", "--role", "integration").stdout.strip()
+    with _served(env, tmp_path) as (base, pid):
+        headers = {"Authorization": f"Bearer {token}"}
+        response = httpx.post(f"{base}/v1/screenings", json=screening_body(1), headers=headers, timeout=60)
+        assert response.status_code == 201, response.text
+        provenance = response.json()["report"]["provenance"]
+        assert provenance["encoder_backend"] == "onnx" and provenance["encoder_graph_sha256"]
+        libraries = Path(f"/proc/{pid}/maps").read_text()
+        assert "libtorch" not in libraries and "onnxruntime" in libraries
 
 
 def _key_id(token: str) -> str:

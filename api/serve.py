@@ -1,0 +1,48 @@
+"""The serving process that ``screening serve`` becomes (by ``exec``): uvicorn over :func:`api.asgi.app_from_env`.
+
+It starts from a fresh interpreter that has imported nothing of the engine, so that on an ONNX backend
+torch is kept out before spaCy (whose thinc imports torch when installed) is first imported: a lean
+worker. Settings come from ``SCREENING_*`` variables, already checked by ``screening serve``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from screening.torch_free import forbid_torch, torch_free_backend
+
+__all__ = ["main"]
+
+
+def main() -> None:
+    """Run uvicorn with the service's settings."""
+    if torch_free_backend(os.environ.get("SCREENING_ENCODER_BACKEND")):
+        forbid_torch()
+    import uvicorn
+
+    from api.settings import Settings
+
+    settings = Settings.from_env()
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile  # /metrics sums every worker's counters (prometheus_client multiprocess mode)
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="screening-metrics-")
+    uvicorn.run(
+        "api.asgi:app_from_env",
+        factory=True,
+        access_log=False,  # the app logs each request by its route template: no candidate ids in logs
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        proxy_headers=False,
+        timeout_worker_healthcheck=120,  # workers load the model: slow to answer at first
+    )
+
+
+def exec_server() -> None:
+    """Replace this process by a fresh interpreter running :func:`main` (it never returns)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-c", "from api.serve import main; main()"])
