@@ -68,6 +68,7 @@ class OnnxEncoder:
             )
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or default_threads()
+        options.enable_cpu_mem_arena = False
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
