@@ -52,6 +52,8 @@ def _require_migrated(settings: Settings) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn  # noqa: F401  (the api extra is installed: checked here, used by the process exec'd below)
+
     from api.serve import exec_server
     from api.settings import Settings, SettingsError
 
