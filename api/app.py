@@ -34,6 +34,8 @@ from api.services import Services
 from api.settings import Settings
 from api.stores import SharedState
 from api.strict_json import StrictJSONRequest
+from api.ui import template_config, ui_routes
+from api.ui.session import session_signer
 from screening.engine import build_scorer, method_named
 from screening.paths import builtin_rubrics_dir
 from screening.rubric import RubricLibrary
@@ -137,6 +139,7 @@ def create_app(
             healthz,
             readyz,
             metrics,
+            *ui_routes(),
         ],
         dependencies=dependencies,
         guards=[require_role],
@@ -147,7 +150,10 @@ def create_app(
             DefineMiddleware(ApiKeyAuthentication, exclude=[f"^{p}" for p in PUBLIC_PATHS], exclude_http_methods=[]),
             DefineMiddleware(RequestGate, max_body_bytes=settings.max_body_bytes),
         ],
-        state=State({"services": services}),
+        state=State(
+            {"services": services, "ui_signer": session_signer(settings.session_secret, settings.session_hours)}
+        ),
+        template_config=template_config(),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=openapi_config(settings),
         request_class=StrictJSONRequest,

@@ -31,7 +31,9 @@ __all__ = [
     "ApiKeyAuthentication",
     "Principal",
     "hash_token",
+    "key_for_token",
     "new_token",
+    "note_failed_authentication",
     "require_role",
     "roles",
 ]
@@ -107,6 +109,20 @@ async def _refuse(services: Services, connection: ASGIConnection[Any, Any, Any, 
     return ApiError(401, "unauthorized", "Unauthorized", detail, headers=_UNAUTHORIZED)
 
 
+async def note_failed_authentication(services: Services, connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """Count a failed authentication from the client's address; ``True`` once it is over this minute's limit."""
+    limit = services.settings.auth_failures_per_minute
+    failures = await services.shared.count(_failures_key(connection, time.time()), 60)
+    return bool(limit) and failures > limit
+
+
+async def key_for_token(services: Services, token: str) -> ApiKey | None:
+    """The stored key of a token (revoked or not), or ``None``."""
+    async with services.sessions() as session:
+        query = select(ApiKey).where(ApiKey.token_sha256 == hash_token(token))
+        return (await session.execute(query)).scalar_one_or_none()
+
+
 class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
     """Authenticate every request outside :data:`PUBLIC_PATHS` by its bearer key, then apply its rate limit."""
 
@@ -119,10 +135,7 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
         token = _token_from(connection)
         if token is None:
             raise await _refuse(services, connection, f"Send an API key: `{KEY_HEADER}: Bearer <key>`.")
-        async with services.sessions() as session:
-            key = (
-                await session.execute(select(ApiKey).where(ApiKey.token_sha256 == hash_token(token)))
-            ).scalar_one_or_none()
+        key = await key_for_token(services, token)
         if key is None or key.revoked_at is not None:
             raise await _refuse(services, connection, "The API key is unknown or revoked.")
         principal = Principal(key_id=key.id, org_id=key.org_id, role=key.role)  # type: ignore[arg-type]

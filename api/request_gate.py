@@ -59,8 +59,11 @@ def _check_target(scope: Scope) -> None:
 
 
 def _takes_json(scope: Scope) -> bool:
+    """A handler with a body takes JSON, unless it is a page's form (``opt["form"]``; checked by the UI's CSRF gate)."""
     handler = scope.get("route_handler")
-    return handler is not None and "data" in handler.parsed_fn_signature.parameters
+    if handler is None or handler.opt.get("form"):
+        return False
+    return "data" in handler.parsed_fn_signature.parameters
 
 
 def _content_type(scope: Scope) -> str:

@@ -22,7 +22,18 @@ from screening.errors import InvalidInput
 from screening.report import Answer, CandidateAnswers, CandidateReport
 from screening.scorer import validate_answers
 
-__all__ = ["audit_log", "create", "end_reads", "export", "list_page", "read_audited", "rescore", "view"]
+__all__ = [
+    "audit_log",
+    "create",
+    "end_reads",
+    "export",
+    "list_page",
+    "read_audited",
+    "rescore",
+    "status_counts",
+    "view",
+    "view_for_review",
+]
 
 _answers_decoder = msgspec.json.Decoder(CandidateAnswers)
 
@@ -209,6 +220,25 @@ async def view(session: AsyncSession, principal: Principal, screening_id: str) -
     """Return the record; the view is audited."""
     async with session.begin():
         return await render(session, await read_audited(session, principal, screening_id, "viewed"))
+
+
+async def view_for_review(
+    session: AsyncSession, principal: Principal, screening_id: str
+) -> tuple[bytes, CandidateAnswers | None]:
+    """The record and the candidate's answers, for a person reviewing it; audited as ``viewed`` (answers shown)."""
+    async with session.begin():
+        screening = await repo.get_screening(session, principal.org_id, screening_id)
+        await repo.add_audit(
+            session, principal, "viewed", screening_id=screening.id, details={"via": "review-page", "answers": True}
+        )
+        record = await render(session, screening)
+    answers = _answers_decoder.decode(screening.answers) if screening.answers else None
+    return record, answers
+
+
+async def status_counts(session: AsyncSession, principal: Principal, filters: repo.ListFilters) -> dict[str, int]:
+    """How many of the organisation's screenings match ``filters``, per status."""
+    return await repo.count_screenings(session, principal.org_id, filters)
 
 
 async def audit_log(session: AsyncSession, principal: Principal, screening_id: str) -> AuditLog:

@@ -52,6 +52,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     calibration_max_answers: Annotated[int, Meta(ge=2, le=100_000)] = 2000
     what_if_limit: Annotated[int, Meta(ge=0, le=100_000)] = 500
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    session_secret: Annotated[str, Meta(min_length=32, max_length=512)] | None = None  # signs review-page cookies
+    session_hours: Annotated[float, Meta(gt=0, le=24)] = 8.0
 
     @property
     def embedded(self) -> bool:

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install (as root, from Debian) and start throwaway Redis and PostgreSQL servers on spare
-# local ports for the tests; print the environment variables that point the tests at them.
+# local ports for the tests, and Chromium for the review pages' browser tests; print the
+# environment variables that point the tests at them.
 # Usage: eval "$(scripts/services.sh)"
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >&2
 fi
@@ -25,3 +27,4 @@ su postgres -c "psql -h 127.0.0.1 -p $pg_port -U postgres -c 'CREATE DATABASE sc
 echo "export SCREENING_TEST_REDIS_URL=redis://127.0.0.1:$redis_port/0"
 echo "export SCREENING_TEST_POSTGRES_URL=postgresql+asyncpg://postgres@127.0.0.1:$pg_port/screening_test"
 echo "export SCREENING_TEST_SERVICES_DIR=$state"
+echo "export SCREENING_TEST_CHROMIUM=$(command -v chromium)"

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal, hash_token, new_token
@@ -31,6 +31,7 @@ __all__ = [
     "ListFilters",
     "add_audit",
     "audit_for",
+    "count_screenings",
     "create_key",
     "decode_cursor",
     "delete_demographics",
@@ -155,11 +156,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise MalformedField("The cursor is not valid.", fields=[("cursor", "not a cursor from this API")]) from exc
 
 
-async def list_screenings(
-    session: AsyncSession, org_id: str, filters: ListFilters, cursor: str | None, limit: int
-) -> tuple[list[Screening], str | None]:
-    """Return a page of the organisation's screenings, newest first, and the next cursor."""
-    query = select(Screening).where(Screening.org_id == org_id)
+def _filtered(query: Select[Any], org_id: str, filters: ListFilters) -> Select[Any]:
+    query = query.where(Screening.org_id == org_id)
     for column, value in (
         (Screening.candidate_id, filters.candidate_id),
         (Screening.application_id, filters.application_id),
@@ -172,6 +170,20 @@ async def list_screenings(
         query = query.where(Screening.created_at >= bounded_utc(filters.created_after, "created_after"))
     if filters.created_before is not None:
         query = query.where(Screening.created_at < bounded_utc(filters.created_before, "created_before"))
+    return query
+
+
+async def count_screenings(session: AsyncSession, org_id: str, filters: ListFilters) -> dict[str, int]:
+    """Count the organisation's screenings matching ``filters``, per status."""
+    query = _filtered(select(Screening.status, func.count()), org_id, filters).group_by(Screening.status)
+    return {status: count for status, count in (await session.execute(query)).all()}
+
+
+async def list_screenings(
+    session: AsyncSession, org_id: str, filters: ListFilters, cursor: str | None, limit: int
+) -> tuple[list[Screening], str | None]:
+    """Return a page of the organisation's screenings, newest first, and the next cursor."""
+    query = _filtered(select(Screening), org_id, filters)
     if cursor:
         created, ident = decode_cursor(cursor)
         query = query.where(

@@ -1,0 +1,100 @@
+"""``/ui/sign-in`` and ``/ui/sign-out``: a person's API key (recruiter or hr_admin) becomes a signed session cookie."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, Parameter
+from litestar.response import Redirect, Template
+
+from api.auth import MAX_TOKEN_CHARS, key_for_token, note_failed_authentication
+from api.services import Services
+from api.ui.access import PEOPLE_ROLES, current_session, key_principal, signer_of
+from api.ui.session import PRE_SESSION_COOKIE, PRE_SESSION_SECONDS, SESSION_COOKIE, safe_next
+
+__all__ = ["SignInController"]
+
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+PUBLIC = {"ui_public": True, "form": True}
+
+
+def _cookie(request: Request[Any, Any, Any], name: str, value: str, max_age: int, path: str = "/ui") -> Cookie:
+    return Cookie(
+        key=name,
+        value=value,
+        max_age=max_age,
+        path=path,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def _form(request: Request[Any, Any, Any], next_path: str, error: str | None, status: int) -> Template:
+    cookie, token = signer_of(request).new_pre_session()
+    return Template(
+        template_name="sign_in.html.j2",
+        context={"csrf": token, "next": next_path, "error": error, "signed_in": False},
+        cookies=[_cookie(request, PRE_SESSION_COOKIE, cookie, PRE_SESSION_SECONDS, "/ui/sign-in")],
+        status_code=status,
+    )
+
+
+class SignInController(Controller):
+    """Sign in with a recruiter or hr_admin key; sign out."""
+
+    path = "/ui"
+    opt = PUBLIC
+
+    @get("/", name="ui-home")
+    async def home(self) -> Redirect:
+        """The review pages start at the screening list."""
+        return Redirect("/ui/screenings", status_code=303)
+
+    @get("/sign-in", name="ui-sign-in")
+    async def sign_in_form(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        next_path: Annotated[str | None, Parameter(query="next", max_length=2000)] = None,
+    ) -> Template | Redirect:
+        """The sign-in form (or straight on to ``next`` with a live session)."""
+        target = safe_next(next_path)
+        data = current_session(request)
+        if data is not None and await key_principal(services, data.key_id) is not None:
+            return Redirect(target, status_code=303)
+        return _form(request, target, None, 200)
+
+    @post("/sign-in", name="ui-sign-in-post", status_code=303)
+    async def sign_in(
+        self, request: Request[Any, Any, Any], services: NamedDependency[Services], data: Form
+    ) -> Template | Redirect:
+        """Check the key; a session cookie for a live recruiter or hr_admin key, the form again otherwise."""
+        target = safe_next(data.get("next"))
+        token = data.get("api_key", "").strip()
+        key = await key_for_token(services, token) if token and len(token) <= MAX_TOKEN_CHARS else None
+        if key is None or key.revoked_at is not None:
+            if await note_failed_authentication(services, request):
+                return _form(request, target, "Too many failed sign-ins from this address; wait a minute.", 429)
+            return _form(request, target, "The key is unknown or revoked.", 401)
+        if key.role not in PEOPLE_ROLES:
+            return _form(request, target, "Integration keys cannot sign in; use a recruiter or HR key.", 403)
+        signer = signer_of(request)
+        cookie, _ = signer.new_session(key.id)
+        return Redirect(
+            target,
+            status_code=303,
+            cookies=[
+                _cookie(request, SESSION_COOKIE, cookie, signer.session_seconds),
+                _cookie(request, PRE_SESSION_COOKIE, "", 0, "/ui/sign-in"),
+            ],
+        )
+
+    @post("/sign-out", name="ui-sign-out", status_code=303)
+    async def sign_out(self, request: Request[Any, Any, Any], data: Form) -> Redirect:
+        """End the session (the CSRF check has already run) and go back to the sign-in form."""
+        return Redirect("/ui/sign-in", status_code=303, cookies=[_cookie(request, SESSION_COOKIE, "", 0)])
