@@ -19,6 +19,7 @@ from api_support import assert_problem
 from litestar import Litestar
 from sqlalchemy import select
 from synthetic_policy import jsonl, policy_gold_lines, policy_rubric_dict
+from ui_support import sign_in
 
 from api.app import create_app
 from api.db import calibrations
@@ -145,6 +146,11 @@ async def test_calibrate_what_if_save_and_erase(client, key, db) -> None:  # noq
     before_qwk, after_qwk = report["overall"]["before"]["qwk"]["value"], report["overall"]["after"]["qwk"]["value"]
     assert after_qwk > before_qwk + 0.2, (before_qwk, after_qwk)
     assert report["overall"]["raters"] is not None and report["answers"] == 31
+
+    await sign_in(client, admin)  # HR's page of the finished calibration renders its figures
+    page = await client.get(f"/ui/rubrics/{RUBRIC_ID}/calibrations/{calibration_id}")
+    assert page.status_code == 200, page.text
+    assert f"{after_qwk:.2f}" in page.text and "overall" in page.text and "What if" in page.text
 
     what_if = shown["result"]["what_if"]
     assert what_if["considered"] == 3 and what_if["summary"]["with_human_decision"] == 1
