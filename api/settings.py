@@ -36,7 +36,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     method: str | None = None
     cache_dir: str | None = None
     encoder_backend: Literal["torch", "onnx", "onnx-int8"] | None = None
-    encoder_batching: bool = True
+    encoder_batching: bool | None = None  # None: on a GPU only
     scoring_concurrency: Annotated[int, Meta(ge=1, le=64)] = 2
     max_body_bytes: Annotated[int, Meta(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
     max_answers: Annotated[int, Meta(ge=1, le=1000)] = 50

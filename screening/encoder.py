@@ -166,6 +166,11 @@ class SentenceTransformerEncoder:
         return "torch"
 
     @property
+    def device(self) -> str:
+        """The torch device the model runs on (``cpu``, ``cuda``...)."""
+        return str(self._model.device).split(":")[0]
+
+    @property
     def dimension(self) -> int:
         """Length of each embedding."""
         model = self._model

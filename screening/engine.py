@@ -158,14 +158,18 @@ def build_scorer(
     batch_size: int | None = None,
     method: MethodConfig = DEFAULT_METHOD,
     backend: Backend | None = None,
-    batching: bool = False,
+    batching: bool | None = False,
 ) -> Scorer:
     """A :class:`Scorer` with the given method and model (the method's own by default) on ``backend``
     (default: ``$SCREENING_ENCODER_BACKEND`` or torch); rubric embeddings cached under ``cache_dir``.
-    With ``batching``, the texts of concurrent callers are encoded together (a service's scorer).
+    With ``batching``, the texts of concurrent callers are encoded together (a service's scorer);
+    ``None`` batches on a GPU only (measured on CPU: one call already keeps every core busy, and
+    batching across requests gained nothing; see the README's Speed section).
     """
     cache_dir = cache_dir or default_cache_dir()
     encoder = open_encoder(model or default_model(method), cache_dir, batch_size, backend=backend)
+    if batching is None:
+        batching = getattr(encoder, "device", "cpu") != "cpu"
     if batching:
         encoder = BatchingEncoder(encoder)
     cache = EmbeddingCache(cache_dir / "embeddings.sqlite3")

@@ -117,6 +117,11 @@ class OnnxEncoder:
         """Length of each embedding."""
         return self._dimension
 
+    @property
+    def device(self) -> str:
+        """``cuda`` when the session runs on a CUDA device, else ``cpu``."""
+        return "cuda" if self._session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+
     def encode(self, texts: Sequence[str]) -> Embeddings:
         """Encode in length-sorted batches; rows are L2-normalised float32, in the order given."""
         out = np.zeros((len(texts), self._dimension), dtype=np.float32)
