@@ -30,10 +30,12 @@ __all__ = [
     "ROLES",
     "ApiKeyAuthentication",
     "Principal",
+    "failures_exhausted",
     "hash_token",
     "key_for_token",
     "new_token",
     "note_failed_authentication",
+    "over_rate_limit",
     "require_role",
     "roles",
 ]
@@ -116,6 +118,22 @@ async def note_failed_authentication(services: Services, connection: ASGIConnect
     return bool(limit) and failures > limit
 
 
+async def failures_exhausted(services: Services, connection: ASGIConnection[Any, Any, Any, Any]) -> ApiError | None:
+    """429 when this client address has used up this minute's failed authentications (check before any lookup)."""
+    limit, now = services.settings.auth_failures_per_minute, time.time()
+    if limit and await services.shared.peek(_failures_key(connection, now)) >= limit:
+        return _too_many_failures(limit, now)
+    return None
+
+
+async def over_rate_limit(services: Services, principal: Principal) -> ApiError | None:
+    """429 when this key has made this minute's requests (``SCREENING_RATE_LIMIT_PER_MINUTE``); else ``None``."""
+    limit, now = services.settings.rate_limit_per_minute, time.time()
+    if limit > 0 and await services.shared.count(f"rate:{principal.key_id}:{int(now // 60)}", 60) > limit:
+        return _rate_limited(limit, now, f"This API key may make {limit} requests a minute")
+    return None
+
+
 async def key_for_token(services: Services, token: str) -> ApiKey | None:
     """The stored key of a token (revoked or not), or ``None``."""
     async with services.sessions() as session:
@@ -129,9 +147,8 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         """Return the caller's :class:`Principal`; 401 / 429 otherwise."""
         services: Services = connection.app.state.services
-        limit, now = services.settings.auth_failures_per_minute, time.time()
-        if limit and await services.shared.peek(_failures_key(connection, now)) >= limit:
-            raise _too_many_failures(limit, now)  # before any lookup: a guessing loop gets no answer about keys
+        if exhausted := await failures_exhausted(services, connection):
+            raise exhausted  # before any lookup: a guessing loop gets no answer about keys
         token = _token_from(connection)
         if token is None:
             raise await _refuse(services, connection, f"Send an API key: `{KEY_HEADER}: Bearer <key>`.")
@@ -139,11 +156,8 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
         if key is None or key.revoked_at is not None:
             raise await _refuse(services, connection, "The API key is unknown or revoked.")
         principal = Principal(key_id=key.id, org_id=key.org_id, role=key.role)  # type: ignore[arg-type]
-        limit = services.settings.rate_limit_per_minute
-        if limit > 0:
-            now = time.time()
-            if await services.shared.count(f"rate:{principal.key_id}:{int(now // 60)}", 60) > limit:
-                raise _rate_limited(limit, now, f"This API key may make {limit} requests a minute")
+        if limited := await over_rate_limit(services, principal):
+            raise limited
         return AuthenticationResult(user=principal, auth=key.id)
 
 

@@ -63,6 +63,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if settings.workers > 1 and settings.session_secret is None:
+        print(
+            "error: SCREENING_SESSION_SECRET must be set with several workers (each would sign review-page "
+            "sessions with its own secret)",
+            file=sys.stderr,
+        )
+        return 2
     _require_migrated(settings)
     os.environ.update({f"SCREENING_{k.upper()}": str(v) for k, v in overrides.items()})
     exec_server()  # a fresh process: on an ONNX backend it never imports torch

@@ -280,7 +280,7 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
         title=error.title,
         status=error.status,
         detail=error.detail,
-        instance=request.url.path,
+        instance=request.scope["path"],
         errors=error.errors,
     )
     return Response(

@@ -54,6 +54,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     session_secret: Annotated[str, Meta(min_length=32, max_length=512)] | None = None  # signs review-page cookies
     session_hours: Annotated[float, Meta(gt=0, le=24)] = 8.0
+    cookie_secure: bool | None = None  # None: Secure when the request came over https
 
     @property
     def embedded(self) -> bool:

@@ -14,7 +14,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from api.ui.access import CsrfCheck, page_error, require_session
+from api.ui.access import PAGE_HEADERS, CsrfCheck, page_error, require_session
 from api.ui.pages import RubricPages, ScreeningPages
 from api.ui.sign_in import SignInController
 
@@ -22,16 +22,7 @@ __all__ = ["UI_PREFIX", "template_config", "ui_routes"]
 
 UI_PREFIX = "/ui"
 HERE = Path(__file__).parent
-SECURITY_HEADERS = [
-    ResponseHeader(
-        name="Content-Security-Policy",
-        value="default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'",
-    ),
-    ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
-    ResponseHeader(name="Referrer-Policy", value="same-origin"),
-    ResponseHeader(name="Cache-Control", value="no-store"),
-]
+SECURITY_HEADERS = [ResponseHeader(name=name, value=value) for name, value in PAGE_HEADERS.items()]
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:

@@ -17,10 +17,10 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect, Template
 from sqlalchemy import select
 
-from api.auth import Principal
+from api.auth import Principal, over_rate_limit
 from api.db.models import ApiKey
 from api.errors import ApiError, to_api_error
-from api.ui.session import PRE_SESSION_COOKIE, SESSION_COOKIE, CookieSigner, SessionData
+from api.ui.session import PRE_SESSION_COOKIE, SESSION_COOKIE, CookieSigner, SessionData, signed_out_key
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,18 +28,28 @@ if TYPE_CHECKING:
     from api.services import Services
 
 __all__ = [
+    "PAGE_HEADERS",
     "PEOPLE_ROLES",
     "CsrfCheck",
     "SignInRequired",
     "UiRefused",
     "current_session",
     "key_principal",
+    "live_session",
     "page_error",
     "require_session",
+    "signed_out",
     "signer_of",
 ]
 
 PEOPLE_ROLES = frozenset({"recruiter", "hr_admin"})  # integration keys never sign in
+PAGE_HEADERS = {  # on every review page and every refusal shown as a page
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
 FORM_TYPE = "application/x-www-form-urlencoded"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -55,8 +65,8 @@ class SignInRequired(Exception):
 class UiRefused(ApiError):
     """A refusal shown as a page (403 CSRF or role, 413, 415, 400); an :class:`ApiError` so metrics count its status."""
 
-    def __init__(self, status: int, title: str, detail: str) -> None:
-        super().__init__(status, "ui-refused", title, detail)
+    def __init__(self, status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status, "ui-refused", title, detail, headers=headers)
 
 
 def signer_of(connection: ASGIConnection[Any, Any, Any, Any]) -> CookieSigner:
@@ -67,6 +77,23 @@ def signer_of(connection: ASGIConnection[Any, Any, Any, Any]) -> CookieSigner:
 def current_session(connection: ASGIConnection[Any, Any, Any, Any]) -> SessionData | None:
     """The request's valid session cookie, if any (signature and expiry checked; not the key)."""
     return signer_of(connection).session(connection.cookies.get(SESSION_COOKIE))
+
+
+async def signed_out(services: Services, data: SessionData) -> bool:
+    """Whether this session was ended by signing out (a copied cookie is no use afterwards)."""
+    return await services.shared.get(signed_out_key(data)) is not None
+
+
+async def live_session(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[SessionData, Principal] | None:
+    """The request's session and its key's principal, when the cookie is valid, not signed out, and the key live."""
+    data = current_session(connection)
+    if data is None:
+        return None
+    services = connection.app.state.services
+    if await signed_out(services, data):
+        return None
+    principal = await key_principal(services, data.key_id)
+    return None if principal is None else (data, principal)
 
 
 async def key_principal(services: Services, key_id: str) -> Principal | None:
@@ -87,10 +114,12 @@ async def require_session(connection: ASGIConnection[Any, Any, Any, Any], handle
     """Router guard: a live session whose key holds one of the page's roles; sets the request's principal."""
     if handler.opt.get("ui_public"):
         return
-    data = current_session(connection)
-    principal = await key_principal(connection.app.state.services, data.key_id) if data else None
-    if data is None or principal is None:
+    live = await live_session(connection)
+    if live is None:
         raise SignInRequired(_here(connection))
+    data, principal = live
+    if limited := await over_rate_limit(connection.app.state.services, principal):
+        raise UiRefused(429, "Too many requests", limited.detail, headers=limited.headers)
     allowed: frozenset[str] = handler.opt.get("roles", PEOPLE_ROLES)
     if principal.role not in allowed:
         raise UiRefused(403, "Not for this role", f"This page is for {', '.join(sorted(allowed))} keys.")
@@ -98,17 +127,22 @@ async def require_session(connection: ASGIConnection[Any, Any, Any, Any], handle
     connection.scope["auth"] = data
 
 
-def _expected_csrf(scope: Scope, signer: CookieSigner) -> str | None:
+def _expected_csrf(scope: Scope, signer: CookieSigner) -> tuple[str | None, SessionData | None]:
+    """The CSRF token a POST must carry, and the session it belongs to (``None`` on the sign-in form).
+
+    The sign-in form always checks its own token: a stale session cookie (a revoked key, an expired
+    role) must never stop a person from signing in again.
+    """
     cookies: dict[str, str] = {}
     for name, value in scope.get("headers", ()):
         if name == b"cookie":
             for part in value.decode("latin-1").split(";"):
                 key, _, val = part.strip().partition("=")
                 cookies.setdefault(key, val)
+    if scope["path"] == "/ui/sign-in":
+        return signer.pre_session(cookies.get(PRE_SESSION_COOKIE)), None
     session = signer.session(cookies.get(SESSION_COOKIE))
-    if session is not None:
-        return session.csrf
-    return signer.pre_session(cookies.get(PRE_SESSION_COOKIE))
+    return (session.csrf, session) if session is not None else (None, None)
 
 
 def _content_type(scope: Scope) -> str:
@@ -140,7 +174,9 @@ class CsrfCheck:
         if "\x00" in text or "%00" in text:
             raise UiRefused(400, "Malformed form", "The form contains a NUL character.")
         sent = dict(parse_qsl(text, keep_blank_values=True)).get("csrf_token", "")
-        expected = _expected_csrf(scope, state.ui_signer)
+        expected, session = _expected_csrf(scope, state.ui_signer)
+        if session is not None and await signed_out(state.services, session):
+            expected = None
         if expected is None or not hmac.compare_digest(sent.encode(), expected.encode()):
             raise UiRefused(
                 403, "Form expired", "The form's security token is missing or out of date; reload the page."
@@ -188,4 +224,5 @@ def page_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
         template_name="error.html.j2",
         context={"status": status, "title": title, "detail": detail, "signed_in": signed_in},
         status_code=status,
+        headers={**PAGE_HEADERS, **error.headers},
     )

@@ -25,6 +25,7 @@ __all__ = [
     "SessionData",
     "safe_next",
     "session_signer",
+    "signed_out_key",
 ]
 
 SESSION_COOKIE = "screening_session"
@@ -127,13 +128,28 @@ def session_signer(secret: str | None, hours: float) -> CookieSigner:
     return CookieSigner(secret, int(hours * 3600))
 
 
-def safe_next(target: str | None, default: str = "/ui/screenings") -> str:
-    """A ``next`` target only when it is a relative path into the review pages; else ``default``."""
-    if not target or len(target) > 2000 or any(ord(c) < 0x21 or c == "\\" for c in target):
-        return default
+def signed_out_key(data: SessionData) -> str:
+    """The shared-state key that marks a session as ended by sign-out (its CSRF token names it)."""
+    return "ui-signed-out:" + hashlib.sha256(data.csrf.encode("ascii")).hexdigest()
+
+
+def _inside_ui(target: str) -> bool:
+    """A relative, plain path into ``/ui`` (no scheme, host, backslash, control character or dot segment)."""
+    if len(target) > 2000 or any(ord(c) < 0x21 or c == "\\" for c in target) or target.startswith("//"):
+        return False
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or target.startswith("//"):
+    if parts.scheme or parts.netloc or (parts.path != "/ui" and not parts.path.startswith("/ui/")):
+        return False
+    return not any(s in ("..", ".") or "%2e" in s.lower() for s in parts.path.split("/"))
+
+
+def safe_next(target: str | None, default: str = "/ui/screenings") -> str:
+    """A ``next`` target only when it is a relative path into the review pages that a browser can GET;
+    else ``default`` (a review form's target leads back to its screening page).
+    """
+    if not target or not _inside_ui(target):
         return default
-    if parts.path != "/ui" and not parts.path.startswith("/ui/"):
-        return default
-    return target
+    path = urlsplit(target).path
+    if path.endswith("/reviews"):
+        return path.removesuffix("/reviews")
+    return default if path in ("/ui/sign-out", "/ui/sign-in") else target

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
@@ -11,10 +12,10 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
 from litestar.response import Redirect, Template
 
-from api.auth import MAX_TOKEN_CHARS, key_for_token, note_failed_authentication
+from api.auth import MAX_TOKEN_CHARS, failures_exhausted, key_for_token, note_failed_authentication
 from api.services import Services
-from api.ui.access import PEOPLE_ROLES, current_session, key_principal, signer_of
-from api.ui.session import PRE_SESSION_COOKIE, PRE_SESSION_SECONDS, SESSION_COOKIE, safe_next
+from api.ui.access import PEOPLE_ROLES, current_session, live_session, signer_of
+from api.ui.session import PRE_SESSION_COOKIE, PRE_SESSION_SECONDS, SESSION_COOKIE, safe_next, signed_out_key
 
 __all__ = ["SignInController"]
 
@@ -30,17 +31,34 @@ def _cookie(request: Request[Any, Any, Any], name: str, value: str, max_age: int
         path=path,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=_secure(request),
     )
 
 
-def _form(request: Request[Any, Any, Any], next_path: str, error: str | None, status: int) -> Template:
+def _secure(request: Request[Any, Any, Any]) -> bool:
+    """``Secure`` cookies: as ``SCREENING_COOKIE_SECURE`` says, else when this request came over https."""
+    setting = request.app.state.services.settings.cookie_secure
+    return setting if setting is not None else request.scope.get("scheme") == "https"
+
+
+def _form(
+    request: Request[Any, Any, Any],
+    next_path: str,
+    error: str | None,
+    status: int,
+    headers: dict[str, str] | None = None,
+) -> Template:
+    """The sign-in form with a fresh CSRF token; any session cookie the browser still holds is cleared."""
     cookie, token = signer_of(request).new_pre_session()
+    cookies = [_cookie(request, PRE_SESSION_COOKIE, cookie, PRE_SESSION_SECONDS, "/ui/sign-in")]
+    if SESSION_COOKIE in request.cookies:
+        cookies.append(_cookie(request, SESSION_COOKIE, "", 0))
     return Template(
         template_name="sign_in.html.j2",
         context={"csrf": token, "next": next_path, "error": error, "signed_in": False},
-        cookies=[_cookie(request, PRE_SESSION_COOKIE, cookie, PRE_SESSION_SECONDS, "/ui/sign-in")],
+        cookies=cookies,
         status_code=status,
+        headers=headers,
     )
 
 
@@ -64,8 +82,7 @@ class SignInController(Controller):
     ) -> Template | Redirect:
         """The sign-in form (or straight on to ``next`` with a live session)."""
         target = safe_next(next_path)
-        data = current_session(request)
-        if data is not None and await key_principal(services, data.key_id) is not None:
+        if await live_session(request) is not None:
             return Redirect(target, status_code=303)
         return _form(request, target, None, 200)
 
@@ -75,6 +92,10 @@ class SignInController(Controller):
     ) -> Template | Redirect:
         """Check the key; a session cookie for a live recruiter or hr_admin key, the form again otherwise."""
         target = safe_next(data.get("next"))
+        if exhausted := await failures_exhausted(services, request):  # before any lookup, as the API does
+            return _form(
+                request, target, "Too many failed sign-ins from this address; wait a minute.", 429, exhausted.headers
+            )
         token = data.get("api_key", "").strip()
         key = await key_for_token(services, token) if token and len(token) <= MAX_TOKEN_CHARS else None
         if key is None or key.revoked_at is not None:
@@ -95,6 +116,12 @@ class SignInController(Controller):
         )
 
     @post("/sign-out", name="ui-sign-out", status_code=303)
-    async def sign_out(self, request: Request[Any, Any, Any], data: Form) -> Redirect:
-        """End the session (the CSRF check has already run) and go back to the sign-in form."""
+    async def sign_out(
+        self, request: Request[Any, Any, Any], services: NamedDependency[Services], data: Form
+    ) -> Redirect:
+        """End the session for good (a copy of its cookie no longer works) and go back to the sign-in form."""
+        session = current_session(request)
+        if session is not None:
+            remaining = max(1, int(session.expires - time.time()))
+            await services.shared.set(signed_out_key(session), b"1", remaining)
         return Redirect("/ui/sign-in", status_code=303, cookies=[_cookie(request, SESSION_COOKIE, "", 0)])

@@ -48,6 +48,8 @@ def test_serve_refuses_bad_settings_and_unmigrated_database(tmp_path, cache_dir)
     env = _env(tmp_path, cache_dir)
     bad = _cli({**env, "SCREENING_PORT": "eighty"}, "serve")
     assert bad.returncode == 2 and "SCREENING_PORT" in bad.stderr
+    shared = _cli({**env, "SCREENING_WORKERS": "2"}, "serve")
+    assert shared.returncode == 2 and "SCREENING_SESSION_SECRET" in shared.stderr
     unmigrated = _cli(env, "serve", "--port", str(_free_port()))
     assert unmigrated.returncode == 2
     assert "screening db migrate" in unmigrated.stderr

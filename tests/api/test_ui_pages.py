@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
+import msgspec
 import pytest
 from api_support import add_key
 from litestar.routes import HTTPRoute
@@ -12,9 +13,10 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from ui_support import NEEDS_REVIEW_BODY, csrf_of, sign_in, token_of
 
+from api.app import create_app
 from api.db.engine import create_engine
 from api.db.models import ApiKey, AuditEvent, utcnow
-from api.ui.session import SESSION_COOKIE, CookieSigner, safe_next
+from api.ui.session import PRE_SESSION_COOKIE, SESSION_COOKIE, CookieSigner, safe_next
 from api.ui.views import bar
 from screening.report import ScaleInfo
 
@@ -82,6 +84,50 @@ async def test_bad_revoked_and_integration_keys_are_refused(client, key, setting
     await engine.dispose()
     revoked = await client.get("/ui/screenings", follow_redirects=False)
     assert revoked.status_code == 303, "a revoked key ends its session at the next request"
+    again = await sign_in(client, await key("recruiter"))  # the stale cookie must not block a new sign-in
+    assert again.status_code == 303, again.text
+    assert (await client.get("/ui/screenings", follow_redirects=False)).status_code == 200
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+async def test_signing_out_ends_the_session_for_every_copy_of_its_cookie(client, key) -> None:
+    assert (await sign_in(client, await key("recruiter"))).status_code == 303
+    copied = client.cookies.get(SESSION_COOKIE)
+    listing = await client.get("/ui/screenings")
+    token = csrf_of(listing.text)
+    assert (await client.post("/ui/sign-out", data={"csrf_token": token}, follow_redirects=False)).status_code == 303
+    client.cookies.set(SESSION_COOKIE, copied, path="/ui")
+    assert (await client.get("/ui/screenings", follow_redirects=False)).status_code == 303
+    replayed = await client.post("/ui/sign-out", data={"csrf_token": token}, follow_redirects=False)
+    assert replayed.status_code == 403
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+async def test_limits_apply_before_any_key_is_looked_up_and_to_pages(settings, scorer, key) -> None:
+    recruiter = await key("recruiter")
+    locking = create_app(msgspec.structs.replace(settings, auth_failures_per_minute=2), scorer=scorer)
+    async with AsyncTestClient(app=locking) as client:
+        for _ in range(2):
+            assert (await sign_in(client, {"Authorization": "Bearer scr_wrong"})).status_code == 401
+        locked = await sign_in(client, recruiter)  # a valid key gets no answer either while locked out
+        assert locked.status_code == 429 and "retry-after" in locked.headers
+        assert SESSION_COOKIE not in locked.headers.get("set-cookie", "")
+    limiting = create_app(msgspec.structs.replace(settings, rate_limit_per_minute=3), scorer=scorer)
+    async with AsyncTestClient(app=limiting) as client:
+        assert (await sign_in(client, recruiter)).status_code == 303
+        statuses = [(await client.get("/ui/screenings", follow_redirects=False)).status_code for _ in range(5)]
+        assert statuses[-1] == 429, statuses
+        refused = await client.get("/ui/screenings", follow_redirects=False)
+        assert refused.headers["content-security-policy"].startswith("default-src 'none'")
+        assert refused.headers["cache-control"] == "no-store" and "retry-after" in refused.headers
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+async def test_cookie_secure_setting_holds_behind_a_tls_proxy(settings, scorer, key) -> None:
+    app = create_app(msgspec.structs.replace(settings, cookie_secure=True), scorer=scorer)
+    async with AsyncTestClient(app=app) as client:  # the app sees plain http, as behind a proxy that ends TLS
+        form = await client.get("/ui/sign-in")
+        assert "secure" in _set_cookie(form, PRE_SESSION_COOKIE).lower()
 
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
@@ -129,6 +175,10 @@ async def test_every_page_needs_a_session(app, client) -> None:
         ("javascript:alert(1)", "/ui/screenings"),
         ("/ui/x\r\nSet-Cookie: a=b", "/ui/screenings"),
         ("", "/ui/screenings"),
+        ("/ui/../v1/screenings", "/ui/screenings"),
+        ("/ui/%2e%2e//evil.example", "/ui/screenings"),
+        ("/ui/screenings/abc/reviews", "/ui/screenings/abc"),  # a form's target: back to its page
+        ("/ui/sign-out", "/ui/screenings"),
     ],
 )
 def test_next_accepts_only_relative_ui_paths(target: str, expected: str) -> None:
