@@ -103,11 +103,8 @@ def _too_many_failures(limit: int, now: float) -> ApiError:
 
 async def _refuse(services: Services, connection: ASGIConnection[Any, Any, Any, Any], detail: str) -> ApiError:
     """A 401, or a 429 once this client address has failed too often this minute."""
-    limit = services.settings.auth_failures_per_minute
-    now = time.time()
-    failures = await services.shared.count(_failures_key(connection, now), 60)
-    if limit and failures > limit:
-        return _too_many_failures(limit, now)
+    if await note_failed_authentication(services, connection):
+        return _too_many_failures(services.settings.auth_failures_per_minute, time.time())
     return ApiError(401, "unauthorized", "Unauthorized", detail, headers=_UNAUTHORIZED)
 
 

@@ -159,6 +159,16 @@ async def detail(session: AsyncSession, principal: Principal, rubric_id: str, ca
     return _out(await calibrations.get_calibration(session, principal.org_id, rubric_id, calibration_id))
 
 
+def _check_not_saved(row: Calibration) -> None:
+    """409 when the calibration was saved already (a calibration becomes one version, once)."""
+    if row.fitted_version is not None:
+        raise Conflict(
+            "calibration-already-saved",
+            "Calibration already saved",
+            f"This calibration was saved as version {row.fitted_version!r}.",
+        )
+
+
 def _check_gold_unchanged(row: Calibration, gold: GoldSet) -> None:
     """409 when rated answers were erased since the report: its figures no longer describe this gold."""
     if gold.digest != row.gold_digest:
@@ -195,12 +205,7 @@ async def fit(
             "Calibration not done",
             f"The calibration is {row.status}; save it once its report is done and you have read it.",
         )
-    if row.fitted_version is not None:
-        raise Conflict(
-            "calibration-already-saved",
-            "Calibration already saved",
-            f"This calibration was saved as version {row.fitted_version!r}.",
-        )
+    _check_not_saved(row)
     entries = await rubrics.visible(session, services.library, services.rubric_parser, principal.org_id, rubric_id)
     base = next((e for e in entries if e.rubric.version == row.rubric_version), None)
     if base is None or base.fingerprint != row.rubric_fingerprint:
@@ -225,12 +230,7 @@ async def fit(
             row = await calibrations.get_calibration(
                 session, principal.org_id, rubric_id, calibration_id, for_update=True
             )
-            if row.fitted_version is not None:
-                raise Conflict(
-                    "calibration-already-saved",
-                    "Calibration already saved",
-                    f"This calibration was saved as version {row.fitted_version!r}.",
-                )
+            _check_not_saved(row)  # another save may have committed meanwhile
             # an erasure may have committed while the version was built: its anchors must not outlive it
             _check_gold_unchanged(row, gold_set(base.rubric, await calibrations.gold_answers(session, calibration_id)))
             now = utcnow()

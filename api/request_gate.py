@@ -19,7 +19,7 @@ from screening.forbidden_characters import NUL, paths_matching
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["MAX_JSON_DEPTH", "RequestGate", "json_depth"]
+__all__ = ["MAX_JSON_DEPTH", "RequestGate", "content_type", "json_depth", "read_body", "replay_body"]
 
 MAX_JSON_DEPTH = 32
 JSON_TYPES = ("application/json",)
@@ -66,7 +66,8 @@ def _takes_json(scope: Scope) -> bool:
     return "data" in handler.parsed_fn_signature.parameters
 
 
-def _content_type(scope: Scope) -> str:
+def content_type(scope: Scope) -> str:
+    """The request's media type, lower-case, without parameters (``""`` when absent)."""
     for name, value in scope.get("headers", ()):
         if name == b"content-type":
             return value.decode("latin-1").split(";", 1)[0].strip().lower()
@@ -107,7 +108,7 @@ class RequestGate:
         if not _takes_json(scope):
             await self.app(scope, receive, send)
             return
-        if _content_type(scope) not in JSON_TYPES:
+        if content_type(scope) not in JSON_TYPES:
             raise ApiError(
                 415,
                 "unsupported-media-type",
@@ -115,32 +116,37 @@ class RequestGate:
                 "Send the body as JSON with `Content-Type: application/json`.",
                 headers={"Accept": "application/json"},
             )
-        body = await self._read(receive)
+        too_large = ApiError(
+            413,
+            "payload-too-large",
+            "Request body too large",
+            f"The request body is larger than {self.max_body_bytes} bytes (SCREENING_MAX_BODY_BYTES).",
+        )
+        disconnected = _malformed("The client disconnected before sending the whole body.")
+        body = await read_body(receive, self.max_body_bytes, too_large=too_large, disconnected=disconnected)
         check_json_body(body)
-        await self.app(scope, _replay(body, receive), send)
-
-    async def _read(self, receive: Receive) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                raise _malformed("The client disconnected before sending the whole body.")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise ApiError(
-                    413,
-                    "payload-too-large",
-                    "Request body too large",
-                    f"The request body is larger than {self.max_body_bytes} bytes (SCREENING_MAX_BODY_BYTES).",
-                )
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        await self.app(scope, replay_body(body, receive), send)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+async def read_body(receive: Receive, limit: int, *, too_large: Exception, disconnected: Exception) -> bytes:
+    """The whole request body, read chunk by chunk; ``too_large`` past ``limit`` bytes, ``disconnected`` if cut off."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise disconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the already-read ``body`` to the app, then defers to the client."""
     sent = False
 
     async def replay() -> Message:

@@ -1,8 +1,9 @@
 """The serving process that ``screening serve`` becomes (by ``exec``): uvicorn over :func:`api.asgi.app_from_env`.
 
-It starts from a fresh interpreter that has imported nothing of the engine, so that on an ONNX backend
-torch is kept out before spaCy (whose thinc imports torch when installed) is first imported: a lean
-worker. Settings come from ``SCREENING_*`` variables, already checked by ``screening serve``.
+It starts from a fresh interpreter that has imported nothing of the engine, so that :mod:`api.asgi`,
+imported by each worker, can keep torch out on an ONNX backend before spaCy (whose thinc imports torch
+when installed) is first imported: a lean worker. Settings come from ``SCREENING_*`` variables,
+already checked by ``screening serve``.
 """
 
 from __future__ import annotations
@@ -10,15 +11,11 @@ from __future__ import annotations
 import os
 import sys
 
-from screening.torch_free import forbid_torch, torch_free_backend
-
 __all__ = ["main"]
 
 
 def main() -> None:
     """Run uvicorn with the service's settings."""
-    if torch_free_backend(os.environ.get("SCREENING_ENCODER_BACKEND")):
-        forbid_torch()
     import uvicorn
 
     from api.settings import Settings

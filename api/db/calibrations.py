@@ -209,12 +209,9 @@ async def erase_gold(session: AsyncSession, org_id: str, candidate_id: str, scre
 
     Returns the number of gold answers deleted.
     """
-    query = select(GoldAnswerRecord).where(
-        GoldAnswerRecord.org_id == org_id, GoldAnswerRecord.candidate_id == candidate_id
-    )
-    holding = select(GoldAnswerRecord.calibration_id).where(
-        GoldAnswerRecord.org_id == org_id, GoldAnswerRecord.candidate_id == candidate_id
-    )
+    theirs = and_(GoldAnswerRecord.org_id == org_id, GoldAnswerRecord.candidate_id == candidate_id)
+    query = select(GoldAnswerRecord).where(theirs)
+    holding = select(GoldAnswerRecord.calibration_id).where(theirs)
     # lock every calibration that holds their gold (a job finishing meanwhile waits, then sees it gone)
     # or a result, before the gold rows themselves
     results = (

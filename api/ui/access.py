@@ -20,10 +20,11 @@ from sqlalchemy import select
 from api.auth import Principal, over_rate_limit
 from api.db.models import ApiKey
 from api.errors import ApiError, to_api_error
+from api.request_gate import content_type, read_body, replay_body
 from api.ui.session import PRE_SESSION_COOKIE, SESSION_COOKIE, CookieSigner, SessionData, signed_out_key
 
 if TYPE_CHECKING:
-    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+    from litestar.types import ASGIApp, Receive, Scope, Send
 
     from api.services import Services
 
@@ -65,8 +66,8 @@ class SignInRequired(Exception):
 class UiRefused(ApiError):
     """A refusal shown as a page (403 CSRF or role, 413, 415, 400); an :class:`ApiError` so metrics count its status."""
 
-    def __init__(self, status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(status, "ui-refused", title, detail, headers=headers)
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(status, "ui-refused", title, detail)
 
 
 def signer_of(connection: ASGIConnection[Any, Any, Any, Any]) -> CookieSigner:
@@ -119,7 +120,7 @@ async def require_session(connection: ASGIConnection[Any, Any, Any, Any], handle
         raise SignInRequired(_here(connection))
     data, principal = live
     if limited := await over_rate_limit(connection.app.state.services, principal):
-        raise UiRefused(429, "Too many requests", limited.detail, headers=limited.headers)
+        raise limited  # shown as a page by page_error, with its Retry-After
     allowed: frozenset[str] = handler.opt.get("roles", PEOPLE_ROLES)
     if principal.role not in allowed:
         raise UiRefused(403, "Not for this role", f"This page is for {', '.join(sorted(allowed))} keys.")
@@ -145,13 +146,6 @@ def _expected_csrf(scope: Scope, signer: CookieSigner) -> tuple[str | None, Sess
     return (session.csrf, session) if session is not None else (None, None)
 
 
-def _content_type(scope: Scope) -> str:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-type":
-            return value.decode("latin-1").split(";", 1)[0].strip().lower()
-    return ""
-
-
 class CsrfCheck:
     """ASGI middleware of the UI router: an unsafe request must be a bounded form carrying the cookie's CSRF token."""
 
@@ -163,10 +157,16 @@ class CsrfCheck:
         if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
             await self.app(scope, receive, send)
             return
-        if _content_type(scope) != FORM_TYPE:
+        if content_type(scope) != FORM_TYPE:
             raise UiRefused(415, "Unsupported form", "Send the form as application/x-www-form-urlencoded.")
         state = scope["app"].state
-        body = await _read(receive, state.services.settings.max_body_bytes)
+        limit = state.services.settings.max_body_bytes
+        body = await read_body(
+            receive,
+            limit,
+            too_large=UiRefused(413, "Form too large", f"The form is larger than {limit} bytes."),
+            disconnected=UiRefused(400, "Malformed form", "The client disconnected before sending the form."),
+        )
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -181,36 +181,7 @@ class CsrfCheck:
             raise UiRefused(
                 403, "Form expired", "The form's security token is missing or out of date; reload the page."
             )
-        await self.app(scope, _replay(body, receive), send)
-
-
-async def _read(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise UiRefused(400, "Malformed form", "The client disconnected before sending the form.")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise UiRefused(413, "Form too large", f"The form is larger than {limit} bytes.")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
+        await self.app(scope, replay_body(body, receive), send)
 
 
 def page_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
