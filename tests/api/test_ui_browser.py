@@ -1,72 +1,34 @@
 """The review pages in a real browser: Debian's Chromium driven by Playwright against a real uvicorn server.
 
-Skips locally without Chromium or Playwright (and fails when ``CI=true``). Screenshots go to
-``tests/artifacts/`` (ignored by git): ``ui-screenings.png``, ``ui-screening.png``, ``ui-screenings-phone.png``.
+No request may leave the host, and axe-core finds no serious or critical violation on any page.
+Screenshots go to ``tests/artifacts/`` (ignored by git): ``ui-screenings.png``, ``ui-screening.png``,
+``ui-screenings-phone.png``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from api_support import REPO_ROOT, add_key
+from api_support import add_key
+from browser_support import ARTIFACTS, open_browser, serious_axe_violations, serve
 from conftest import make_settings
 from ui_support import NEEDS_REVIEW_BODY, token_of
 
 from api.app import create_app
-
-ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
-
-
-def _unavailable(message: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def _chromium() -> str:
-    path = os.environ.get("SCREENING_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).exists():
-        _unavailable(f"Chromium not found at {path} (apt-get install chromium, or set SCREENING_TEST_CHROMIUM)")
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def served(tmp_path: Path, scorer) -> Iterator[tuple[str, Any]]:
     """The app (session scorer, SQLite) in a real uvicorn server on a free port: ``(base URL, settings)``."""
     settings = make_settings("embedded", tmp_path)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, scorer=scorer), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", settings
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serve(create_app(settings, scorer=scorer)) as base:
+        yield base, settings
 
 
 def _luminance(rgb: tuple[int, ...]) -> float:
@@ -103,6 +65,7 @@ def _check_accessibility(page: Any) -> None:
     assert contrast(text, background) >= 7, (text, background)
     link = page.evaluate("() => getComputedStyle(document.querySelector('a')).color")
     assert contrast(link, background) >= 4.5, link
+    assert serious_axe_violations(page) == []
 
 
 def _create(base: str, headers: dict[str, str], **changes: Any) -> dict[str, Any]:
@@ -176,11 +139,6 @@ def _check_phone_width(page: Any, base: str) -> None:
 
 
 def test_recruiter_reviews_a_screening_in_the_browser(served: tuple[str, Any]) -> None:
-    chromium = _chromium()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (pip install -e '.[dev]')")
     base, settings = served
     keys = {
         name: asyncio.run(add_key(settings, org, role))[1]
@@ -196,28 +154,25 @@ def test_recruiter_reviews_a_screening_in_the_browser(served: tuple[str, Any]) -
     recruiter = token_of(keys["recruiter"])
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            _sign_in(page, base, "/ui/screenings", recruiter, "/ui/screenings")
-            _check_list(page).get_by_role("link", name="cand-ui-1").click()
-            page.wait_for_url(f"{base}/ui/screenings/{record['id']}")
-            _check_evidence(page)
-            _override(page, record["id"])
+    with open_browser() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        _sign_in(page, base, "/ui/screenings", recruiter, "/ui/screenings")
+        _check_list(page).get_by_role("link", name="cand-ui-1").click()
+        page.wait_for_url(f"{base}/ui/screenings/{record['id']}")
+        _check_evidence(page)
+        _override(page, record["id"])
 
-            # refusals: another organisation's deep link is 404; a form without its CSRF token is 403
-            assert page.goto(f"{base}/ui/screenings/{foreign['id']}").status == 404
-            forged = page.request.post(
-                f"{base}/ui/screenings/{record['id']}/reviews",
-                form={"target": "overall", "action": "override", "level": "1", "reason": "No token here"},
-                max_redirects=0,
-            )
-            assert forged.status == 403
-            _check_phone_width(page, base)
+        # refusals: another organisation's deep link is 404; a form without its CSRF token is 403
+        assert page.goto(f"{base}/ui/screenings/{foreign['id']}").status == 404
+        forged = page.request.post(
+            f"{base}/ui/screenings/{record['id']}/reviews",
+            form={"target": "overall", "action": "override", "level": "1", "reason": "No token here"},
+            max_redirects=0,
+        )
+        assert forged.status == 403
+        _check_phone_width(page, base)
 
-            # a deep link (an ATS's partner_profile_url) signs in and lands on the page
-            deep = f"/ui/screenings/{record['id']}"
-            _sign_in(browser.new_page(), base, deep, recruiter, deep)
-        finally:
-            browser.close()
+        # a deep link (an ATS's partner_profile_url) signs in and lands on the page
+        deep = f"/ui/screenings/{record['id']}"
+        _sign_in(browser.new_page(), base, deep, recruiter, deep)
+        assert browser.outside_requests == [], "no request leaves the host"
