@@ -340,6 +340,7 @@ class WebhookIn(_In):
         Meta(
             min_length=8,
             max_length=2048,
+            pattern="^https?://",
             description="Absolute https URL (no user info, no fragment); each event is POSTed here.",
         ),
     ]

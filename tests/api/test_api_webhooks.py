@@ -34,7 +34,7 @@ from api.db.models import Base, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from api.metrics import Metrics
 from api.settings import Settings
 from api.webhook_delivery import JITTER, MAX_ATTEMPTS, RETRY_MINUTES, WebhookSender
-from api.webhook_events import record_event
+from api.webhook_events import WAKE_KEY, record_event
 from api.webhook_signature import InvalidSignature, new_secret, sign, verify_signature
 
 SECRET = "whsec_test-secret-of-the-receiver"
@@ -250,6 +250,26 @@ async def test_rolled_back_change_leaves_no_event_and_committed_one_waits_for_th
         await sender.aclose()
     assert [e["id"] for e in app.events()] == [event_id]
     assert [d.status for d in await _deliveries(sessions)] == ["delivered"]
+
+
+@pytest.mark.asyncio
+async def test_a_commit_with_events_wakes_the_sender_and_a_rollback_does_not(sessions, receiver) -> None:
+    _, url = receiver
+    await _endpoint(sessions, url)
+    wake = asyncio.Event()
+    sessions.configure(info={WAKE_KEY: wake})
+    try:
+        async with sessions() as session, session.begin():
+            await record_event(session, org_id="acme", event_type="job.completed", data={"job_id": "j"})
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    assert not wake.is_set()
+    async with sessions() as session:
+        async with session.begin():
+            await record_event(session, org_id="acme", event_type="job.completed", data={"job_id": "j"})
+            assert not wake.is_set()  # not before the commit: the sender would find nothing
+        assert wake.is_set()
 
 
 @pytest.mark.asyncio
