@@ -196,9 +196,10 @@ class WebhookSender:
         """Claim and send one round of due deliveries; how many were attempted."""
         async with self.sessions() as session, session.begin():
             jobs = await _claim(session, self.clock(), self.lease, self.settings.webhook_concurrency)
+        if not jobs:
+            return 0
         outcomes = await asyncio.gather(*(self._attempt(job) for job in jobs))
-        for job, outcome in zip(jobs, outcomes, strict=True):
-            await self._finish(job, outcome)
+        await self._finish(list(zip(jobs, outcomes, strict=True)))
         return len(jobs)
 
     async def _attempt(self, job: _Job) -> _Outcome | None:
@@ -239,59 +240,74 @@ class WebhookSender:
         await response.aclose()
         return response.status_code
 
-    async def _finish(self, job: _Job, outcome: _Outcome | None) -> None:
-        """Store the outcome, unless the delivery was taken over, redelivered or deleted meanwhile."""
+    async def _finish(self, results: list[tuple[_Job, _Outcome | None]]) -> None:
+        """Store a round's outcomes in one transaction, except for deliveries taken over, redelivered or deleted
+        meanwhile; count and alert once it is committed.
+        """
         now = self.clock()
+        ids = sorted(job.delivery_id for job, _ in results)
+        query = select(WebhookDelivery).where(WebhookDelivery.id.in_(ids)).order_by(WebhookDelivery.id)
+        counted: list[str] = []
+        disabled: list[str] = []
         async with self.sessions() as session, session.begin():
-            query = select(WebhookDelivery).where(WebhookDelivery.id == job.delivery_id).with_for_update()
-            row = (await session.execute(query.execution_options(populate_existing=True))).scalar_one_or_none()
-            if row is None or row.status != "sending" or row.attempts != job.attempt:
-                return
-            if outcome is not None:
-                session.add(
-                    WebhookAttempt(
-                        delivery_id=row.id,
-                        attempt=job.attempt,
-                        status_code=outcome.status_code,
-                        error=outcome.error,
-                        duration_ms=round(outcome.duration_ms, 1),
-                        created_at=now,
-                    )
-                )
-                row.last_status_code, row.last_error = outcome.status_code, outcome.error
-            else:
-                row.last_error = "the process sending the last attempt stopped"
-            row.lease_until, row.updated_at = None, now
-            if outcome is not None and outcome.delivered:
-                row.status, row.delivered_at, row.next_attempt_at = "delivered", now, None
-                self.metrics.webhook_deliveries.labels("sent").inc()
-                return
-            delay = retry_delay(job.attempt, self.rng) if outcome is not None else None
-            if delay is not None:
-                row.status, row.next_attempt_at = "pending", now + delay
-                self.metrics.webhook_deliveries.labels("failed").inc()
-                return
-            row.status, row.next_attempt_at = "dead", None
-            self.metrics.webhook_deliveries.labels("dead").inc()
-            await self._disable(session, row, now)
+            found = await session.execute(query.with_for_update().execution_options(populate_existing=True))
+            rows = {row.id: row for row in found.scalars()}
+            for job, outcome in results:
+                row = rows.get(job.delivery_id)
+                if row is None or row.status != "sending" or row.attempts != job.attempt:
+                    continue
+                result = self._record(session, row, job, outcome, now)
+                counted.append(result)
+                if result == "dead" and (alert := await self._disable(session, row, now)):
+                    disabled.append(alert)
+        for result in counted:
+            self.metrics.webhook_deliveries.labels(result).inc()
+        for alert in disabled:
+            self.metrics.webhook_endpoints_disabled.inc()
+            log.error("%s", alert)
 
-    async def _disable(self, session: AsyncSession, row: WebhookDelivery, now: datetime) -> None:
+    def _record(
+        self, session: AsyncSession, row: WebhookDelivery, job: _Job, outcome: _Outcome | None, now: datetime
+    ) -> str:
+        """Store one attempt's outcome on its delivery; ``sent``, ``failed`` (retried later) or ``dead``."""
+        if outcome is not None:
+            session.add(
+                WebhookAttempt(
+                    delivery_id=row.id,
+                    attempt=job.attempt,
+                    status_code=outcome.status_code,
+                    error=outcome.error,
+                    duration_ms=round(outcome.duration_ms, 1),
+                    created_at=now,
+                )
+            )
+            row.last_status_code, row.last_error = outcome.status_code, outcome.error
+        else:
+            row.last_error = "the process sending the last attempt stopped"
+        row.lease_until, row.updated_at = None, now
+        if outcome is not None and outcome.delivered:
+            row.status, row.delivered_at, row.next_attempt_at = "delivered", now, None
+            return "sent"
+        delay = retry_delay(job.attempt, self.rng) if outcome is not None else None
+        if delay is not None:
+            row.status, row.next_attempt_at = "pending", now + delay
+            return "failed"
+        row.status, row.next_attempt_at = "dead", None
+        return "dead"
+
+    async def _disable(self, session: AsyncSession, row: WebhookDelivery, now: datetime) -> str | None:
+        """Disable the dead delivery's endpoint (unless it already is); the alert to log once committed."""
         endpoint = await session.get(WebhookEndpoint, row.endpoint_id, with_for_update=True)
         if endpoint is None or endpoint.status != "enabled":
-            return
+            return None
         endpoint.status, endpoint.disabled_at, endpoint.updated_at = "disabled", now, now
         endpoint.disabled_reason = (
             f"delivery {row.id} failed {row.attempts} times over about 15 hours "
             f"(last: {row.last_error or 'no answer'}); fix the receiver, enable the endpoint and redeliver"
         )[:ERROR_CHARS]
-        self.metrics.webhook_endpoints_disabled.inc()
-        log.error(
-            "webhook endpoint %s of organisation %s disabled: delivery %s exhausted %d attempts (last: %s)",
-            endpoint.id,
-            endpoint.org_id,
-            row.id,
-            row.attempts,
-            row.last_error,
+        return (
+            f"webhook endpoint {endpoint.id} of organisation {endpoint.org_id} disabled: "
+            f"delivery {row.id} exhausted {row.attempts} attempts (last: {row.last_error})"
         )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import tempfile
 import threading
@@ -106,6 +107,8 @@ async def run(url: str, receiver: Receiver, target: str, events: int, concurrenc
             await asyncio.sleep(0.001)
         latencies.append((time.perf_counter() - start) * 1000)
     loop.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await loop
     latencies.sort()
     p95 = latencies[int(0.95 * (len(latencies) - 1))]
     print(f"{engine.dialect.name}: commit to receipt p50 {statistics.median(latencies):.1f} ms, p95 {p95:.1f} ms "
