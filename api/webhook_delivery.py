@@ -19,6 +19,7 @@ import contextlib
 import logging
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,6 +51,7 @@ MAX_ATTEMPTS = len(RETRY_MINUTES) + 1  # the first try and one per retry
 JITTER = 0.1  # each wait is its nominal length times a uniform factor in [1 - JITTER, 1 + JITTER]
 USER_AGENT = "attitude-screening-webhooks/1"
 ERROR_CHARS = 500
+POOLED_HOSTS = 64  # receivers' host names whose connections are kept open between rounds
 
 
 def retry_delay(attempt: int, rng: random.Random) -> timedelta | None:
@@ -153,28 +155,42 @@ class WebhookSender:
         self.clock = clock
         self.wake = wake or asyncio.Event()
         self.rng = rng or random.Random()
-        self._client: httpx.AsyncClient | None = None
+        self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
+        self._closing: set[asyncio.Task[None]] = set()  # evicted pools being closed
 
     @property
     def lease(self) -> timedelta:
         """How long a claimed delivery is held: the send's timeout with room for resolving and storing."""
         return timedelta(seconds=3 * self.settings.webhook_timeout_seconds + 30)
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
+    def _http(self, host: str) -> httpx.AsyncClient:
+        """The connection pool of one host name (LRU, at most :data:`POOLED_HOSTS`).
+
+        Pools are per host name because connections are keyed by the pinned address: a connection whose
+        TLS was verified for another name on the same address must not carry this host's events.
+        """
+        client = self._clients.pop(host, None)
+        if client is None:
+            client = httpx.AsyncClient(
                 follow_redirects=False,
                 timeout=self.settings.webhook_timeout_seconds,
                 trust_env=False,  # no proxy from the environment: it would bypass the address check
                 headers={"User-Agent": USER_AGENT},
+                limits=httpx.Limits(max_connections=self.settings.webhook_concurrency),
             )
-        return self._client
+        self._clients[host] = client  # the most recently used last
+        while len(self._clients) > POOLED_HOSTS:
+            _, oldest = self._clients.popitem(last=False)
+            closing = asyncio.create_task(oldest.aclose())
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+        return client
 
     async def aclose(self) -> None:
-        """Close the HTTP connections."""
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        """Close every connection."""
+        clients, self._clients = list(self._clients.values()), OrderedDict()
+        for client in clients:
+            await client.aclose()
 
     async def run_forever(self) -> None:
         """Send due deliveries; between rounds, wait to be woken (a commit with events) or for the next poll."""
@@ -234,9 +250,10 @@ class WebhookSender:
             EVENT_TYPE_HEADER: job.event_type,
         }
         extensions = {"sni_hostname": target.host} if target.url.startswith("https") else {}
-        request = self._http().build_request("POST", target.url, content=job.payload, headers=headers)
+        client = self._http(target.host)
+        request = client.build_request("POST", target.url, content=job.payload, headers=headers)
         request.extensions.update(extensions)
-        response = await self._http().send(request, stream=True)  # the body is never read
+        response = await client.send(request, stream=True)  # the body is never read
         await response.aclose()
         return response.status_code
 

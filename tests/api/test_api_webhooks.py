@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import logging
 import random
 import re
@@ -33,6 +34,7 @@ from api.db.engine import create_engine, migrate, session_factory
 from api.db.models import Base, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from api.metrics import Metrics
 from api.settings import Settings
+from api.webhook_addresses import denied_reason
 from api.webhook_delivery import JITTER, MAX_ATTEMPTS, RETRY_MINUTES, WebhookSender
 from api.webhook_events import WAKE_KEY, record_event
 from api.webhook_signature import InvalidSignature, new_secret, sign, verify_signature
@@ -584,3 +586,23 @@ async def test_webhook_tables_match_the_migration(tmp_path) -> None:
     await engine.dispose()
     webhook_diff = [d for d in diff if "webhook" in repr(d)]
     assert webhook_diff == []
+
+
+def test_address_deny_list() -> None:
+    denied = {
+        "127.0.0.1": "loopback",
+        "::1": "loopback",
+        "::ffff:127.0.0.1": "loopback",
+        "169.254.169.254": "link-local",
+        "fe80::1": "link-local",
+        "10.1.2.3": "private",
+        "192.168.0.10": "private",
+        "fd00::1": "private",
+        "0.0.0.0": "unspecified",
+        "224.0.0.1": "multicast",
+        "100.64.0.1": "not public",
+    }
+    for address, reason in denied.items():
+        assert denied_reason(ipaddress.ip_address(address)) == reason, address
+    for public in ("93.184.215.14", "2606:4700::1111"):
+        assert denied_reason(ipaddress.ip_address(public)) is None
