@@ -23,6 +23,7 @@ from api.controllers.reports import ReportController
 from api.controllers.rubrics import RubricController
 from api.controllers.screenings import CandidateController, ScreeningController
 from api.controllers.system import healthz, metrics, readyz
+from api.controllers.webhooks import WebhookController
 from api.db.engine import check_migrated, create_engine, session_factory
 from api.dependencies import dependencies
 from api.errors import exception_handlers
@@ -36,6 +37,8 @@ from api.stores import SharedState
 from api.strict_json import StrictJSONRequest
 from api.ui import template_config, ui_routes
 from api.ui.session import session_signer
+from api.webhook_delivery import WebhookSender
+from api.webhook_events import WAKE_KEY
 from screening.engine import build_scorer, method_named
 from screening.paths import builtin_rubrics_dir
 from screening.rubric import RubricLibrary
@@ -88,6 +91,8 @@ def _lifespan(scorer: Scorer | None, factory: ScorerFactory | None) -> Callable[
         await check_migrated(services.engine)
         task = None
         calibrations = asyncio.create_task(CalibrationJobs(services).run_forever())
+        sender = WebhookSender(services.sessions, services.settings, services.metrics, wake=services.webhook_wake)
+        webhooks = asyncio.create_task(sender.run_forever())
         if scorer is not None:  # given a loaded model: ready as soon as start-up ends
             await _load_scorer(services, scorer, None)
         else:  # serve /healthz (and a 503 /readyz) while the model loads
@@ -97,9 +102,10 @@ def _lifespan(scorer: Scorer | None, factory: ScorerFactory | None) -> Callable[
         finally:
             if task is not None:
                 task.cancel()
-            calibrations.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await calibrations
+            for loop_task in (calibrations, webhooks):
+                loop_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop_task
             await services.engine.dispose()
             await services.shared.close()
             services.rubric_parser.close()
@@ -117,15 +123,19 @@ def create_app(
     """
     engine = create_engine(settings.database_url)
     metrics_ = Metrics()
+    sessions = session_factory(engine)
+    webhook_wake = asyncio.Event()
+    sessions.configure(info={WAKE_KEY: webhook_wake})  # a commit that wrote webhook events wakes the sender
     services = Services(
         settings=settings,
         engine=engine,
-        sessions=session_factory(engine),
+        sessions=sessions,
         shared=SharedState(settings.redis_url, settings.redis_prefix, on_fallback=metrics_.shared_state_fallback),
         metrics=metrics_,
         library=RubricLibrary.from_folder(builtin_rubrics_dir()),
         rubric_parser=RubricParser(settings.rubric_parse_seconds),
         limiter=anyio.CapacityLimiter(settings.scoring_concurrency),
+        webhook_wake=webhook_wake,
     )
     factory = scorer_factory or (None if scorer is not None else default_scorer_factory(settings))
     return Litestar(
@@ -136,6 +146,7 @@ def create_app(
             CalibrationController,
             KeyController,
             ReportController,
+            WebhookController,
             healthz,
             readyz,
             metrics,

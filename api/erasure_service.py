@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api import idempotency
 from api.auth import Principal
 from api.db import calibrations, repo
 from api.db.engine import BUSY_TIMEOUT_MS
+from api.db.models import WebhookDelivery
 from api.domain import NotFound
 from api.services import Services
 
@@ -29,6 +31,8 @@ ERASED_TABLES = (
     "demographics",
     "gold_answers",
     "calibrations",
+    "webhook_deliveries",
+    "webhook_attempts",
 )
 CHECKPOINT_WAIT_MS = 2000  # a reader holding the WAL must not stall the erasure (or other writers) for long
 
@@ -54,9 +58,17 @@ async def purge_deleted(engine: AsyncEngine) -> None:
         log.warning("could not purge erased rows: %s: %s", type(exc).__name__, exc)
 
 
+async def _erase_webhook_deliveries(session: AsyncSession, org_id: str, candidate_id: str) -> int:
+    """Delete every webhook delivery about the candidate (pending ones are never sent); how many."""
+    query = delete(WebhookDelivery).where(
+        WebhookDelivery.org_id == org_id, WebhookDelivery.candidate_id == candidate_id
+    )
+    return int((await session.execute(query)).rowcount or 0)
+
+
 async def erase(services: Services, session: AsyncSession, principal: Principal, candidate_id: str) -> tuple[int, int]:
-    """Erase every screening, rated (gold) answer and the self-identification of a candidate, and scrub
-    them from stored calibration results; ``(records erased, last audit seq)``.
+    """Erase every screening, rated (gold) answer, webhook delivery and the self-identification of a candidate,
+    and scrub them from stored calibration results; ``(records erased, last audit seq)``.
 
     404 when the organisation holds nothing of the candidate.
     """
@@ -64,11 +76,13 @@ async def erase(services: Services, session: AsyncSession, principal: Principal,
         ids, keys = await repo.erase_candidate(session, principal.org_id, candidate_id)
         had_demographics = await repo.delete_demographics(session, principal.org_id, candidate_id)
         gold = await calibrations.erase_gold(session, principal.org_id, candidate_id, ids)
+        hooks = await _erase_webhook_deliveries(session, principal.org_id, candidate_id)
         if not ids and not had_demographics and not gold:
             raise NotFound.plain("No data of this candidate in this organisation (none, or already erased).")
         erased = ["answers", "reports", "reviews", "candidate reference"]
         erased += ["self-identification"] if had_demographics else []
         erased += ["rated answers (calibration gold)"] if gold else []
+        erased += ["webhook deliveries naming them"] if hooks else []
         details = {"reason": "data-protection erasure request", "erased": erased}
         last = 0
         for screening_id in ids or [None]:

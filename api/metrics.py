@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -87,6 +87,29 @@ class Metrics:
             "Rate-limit, idempotency and lock operations served in process because Redis failed, by operation.",
             ["operation"],
             registry=self.registry,
+        )
+        self.webhook_deliveries = Counter(
+            "screening_webhook_deliveries",
+            "Webhook delivery attempts by result: sent (2xx), failed (will retry), dead (retries exhausted).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.webhook_endpoints_disabled = Counter(
+            "screening_webhook_endpoints_disabled",
+            "Webhook endpoints disabled by the sender after a delivery exhausted its retries.",
+            registry=self.registry,
+        )
+        self.webhook_backlog = Gauge(
+            "screening_webhook_outbox_backlog",
+            "Webhook deliveries not yet delivered nor dead (read from the database at scrape time).",
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.webhook_disabled = Gauge(
+            "screening_webhook_disabled_endpoints",
+            "Webhook endpoints now disabled (read from the database at scrape time).",
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
         self.cache_counts: dict[str, tuple[int, int]] = {"idempotency": (0, 0)}
         self.scorer: Scorer | None = None

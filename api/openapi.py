@@ -145,6 +145,11 @@ REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
     "OverrideIn": {"action": "override", "target": "overall", "level": 4, "reason": "Strong at interview."},
     "KeyIn": {"role": "recruiter", "name": "Recruiting team"},
     "DemographicsIn": {"sex": "female", "race_ethnicity": "declined"},
+    "WebhookIn": {
+        "url": "https://ats.example.com/hooks/screening",
+        "events": ["screening.scored", "screening.needs_review"],
+        "description": "ATS",
+    },
 }
 """An example of each request body (by component name), shown with the operations that take it."""
 

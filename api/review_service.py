@@ -6,6 +6,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import webhook_events
 from api.auth import Principal
 from api.db import repo
 from api.db.models import Review, utcnow
@@ -73,5 +74,6 @@ async def review(session: AsyncSession, principal: Principal, screening_id: str,
             at=now,
             details={"review_id": row.id, "target": data.target, "action": data.action},
         )
+        await webhook_events.record_review(session, screening, row)
         await session.flush()
         return await render(session, screening)

@@ -53,6 +53,13 @@ __all__ = [
     "ScreeningOut",
     "ScreeningStatus",
     "ScreeningSummary",
+    "WebhookAttemptOut",
+    "WebhookDeliveryDetail",
+    "WebhookDeliveryOut",
+    "WebhookEventType",
+    "WebhookIn",
+    "WebhookNew",
+    "WebhookOut",
 ]
 
 Role = Literal["integration", "recruiter", "hr_admin"]
@@ -320,6 +327,79 @@ class NewKey(_Out):
     name: str
     created_at: datetime
     token: str
+
+
+WebhookEventType = Literal["screening.scored", "screening.needs_review", "screening.reviewed", "job.completed"]
+
+
+class WebhookIn(_In):
+    """A URL to receive events, and which events."""
+
+    url: Annotated[
+        str,
+        Meta(
+            min_length=8,
+            max_length=2048,
+            pattern="^https?://",
+            description="Absolute https URL (no user info, no fragment); each event is POSTed here.",
+        ),
+    ]
+    events: Annotated[list[WebhookEventType], Meta(min_length=1, max_length=16, description="Event types to send.")]
+    description: Annotated[str, Meta(max_length=200, description="What the endpoint is for.")] = ""
+
+
+class WebhookOut(_Out):
+    """A registered endpoint (never its secret)."""
+
+    id: str
+    url: str
+    events: tuple[str, ...]
+    description: str
+    status: Literal["enabled", "disabled"]
+    disabled_reason: str | None
+    disabled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookNew(_Out):
+    """A registered endpoint with its signing secret, shown only this once."""
+
+    endpoint: WebhookOut
+    secret: Annotated[str, Meta(description="Signs every delivery (HMAC-SHA256); store it now, it is not shown again.")]
+
+
+class WebhookDeliveryOut(_Out):
+    """One event sent (or to be sent) to one endpoint."""
+
+    id: str
+    event_id: str
+    event_type: str
+    status: Literal["pending", "sending", "delivered", "dead"]
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    redelivery_of: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class WebhookAttemptOut(_Out):
+    """One try at sending a delivery."""
+
+    attempt: int
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+    created_at: datetime
+
+
+class WebhookDeliveryDetail(_Out):
+    """A delivery and each of its attempts, oldest first."""
+
+    delivery: WebhookDeliveryOut
+    attempts: tuple[WebhookAttemptOut, ...]
 
 
 class DemographicsIn(_In):

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import idempotency
+from api import idempotency, webhook_events
 from api.auth import Principal
 from api.db import repo
 from api.db.models import IdempotencyKey, ModelResult, RubricUpload, Screening, utcnow
@@ -184,6 +184,7 @@ async def _create_once(
                     "idempotency_key_used": key is not None,
                 },
             )
+            await webhook_events.record_scored(session, screening)
             await session.flush()
             body = await render(session, screening)
     except IntegrityError:
@@ -303,5 +304,6 @@ async def rescore(services: Services, session: AsyncSession, principal: Principa
                 "model_id": report.provenance.model_id,
             },
         )
+        await webhook_events.record_scored(session, screening)
         await session.flush()
         return await render(session, screening)

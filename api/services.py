@@ -38,6 +38,7 @@ class Services:
     load_error: str | None = None
     limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(2))
     calibration_wake: asyncio.Event = field(default_factory=asyncio.Event)  # set: a calibration was queued
+    webhook_wake: asyncio.Event = field(default_factory=asyncio.Event)  # set: a commit wrote webhook events
 
     def ready_scorer(self) -> Scorer:
         """Return the scorer, or raise 503 while the model is still loading."""

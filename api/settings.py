@@ -51,6 +51,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     calibration_resamples: Annotated[int, Meta(ge=0, le=10_000)] = 1000
     calibration_max_answers: Annotated[int, Meta(ge=2, le=100_000)] = 2000
     what_if_limit: Annotated[int, Meta(ge=0, le=100_000)] = 500
+    webhook_timeout_seconds: Annotated[float, Meta(gt=0, le=60)] = 10.0
+    webhook_poll_seconds: Annotated[float, Meta(gt=0, le=3600)] = 5.0
+    webhook_concurrency: Annotated[int, Meta(ge=1, le=64)] = 8  # deliveries one worker sends at once
+    webhook_allow_private: bool = False  # send to loopback / private / link-local addresses (tests, closed networks)
+    webhook_allow_http: bool = False  # accept http:// endpoint URLs (tests, closed networks)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     session_secret: Annotated[str, Meta(min_length=32, max_length=512)] | None = None  # signs review-page cookies
     session_hours: Annotated[float, Meta(gt=0, le=24)] = 8.0

@@ -9,9 +9,11 @@ from litestar.di import NamedDependency
 from sqlalchemy import text
 
 from api.domain import NotReady
+from api.errors import log_throttled
 from api.metrics import CONTENT_TYPE
 from api.openapi import NOT_READY, problem_responses
 from api.services import Services
+from api.webhook_delivery import refresh_gauges
 
 __all__ = ["healthz", "metrics", "readyz"]
 
@@ -66,5 +68,11 @@ async def readyz(services: NamedDependency[Services]) -> dict[str, Any]:
     media_type=CONTENT_TYPE,
 )
 async def metrics(services: NamedDependency[Services]) -> Response[bytes]:
-    """Request counts and latencies, scoring latency, encoder batch sizes, cache hit rate, degraded state."""
+    """Request counts and latencies, scoring latency, encoder batch sizes, cache hit rate, degraded state,
+    webhook deliveries, outbox backlog and disabled endpoints.
+    """
+    try:
+        await refresh_gauges(services.sessions, services.metrics)
+    except Exception as exc:  # the database is down: the other figures are still served
+        log_throttled(f"metrics:{type(exc).__name__}", f"webhook gauges not refreshed: {type(exc).__name__}")
     return Response(content=services.metrics.render(), media_type=CONTENT_TYPE)

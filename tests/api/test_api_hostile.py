@@ -14,7 +14,9 @@ import msgspec
 import pytest
 from api_support import assert_problem, screening_body
 from litestar.routes import HTTPRoute
+from litestar.testing import AsyncTestClient
 
+from api.app import create_app
 from api.auth import PUBLIC_PATHS
 
 pytestmark = pytest.mark.asyncio
@@ -32,7 +34,15 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{(\w+)(:\w+)?\}", lambda m: f"some-{m.group(1)}", path)
 
 
-async def test_every_route_needs_a_key_except_the_public_ones(app, client) -> None:
+async def test_every_route_needs_a_key_except_the_public_ones(settings, scorer) -> None:
+    # one refused request per route: more than a minute's allowance of failed authentications from one address
+    unlimited = msgspec.structs.replace(settings, auth_failures_per_minute=0)
+    app = create_app(unlimited, scorer=scorer)
+    async with AsyncTestClient(app=app) as client:
+        await _walk_routes_without_a_key(app, client)
+
+
+async def _walk_routes_without_a_key(app, client) -> None:
     checked = 0
     for route in app.routes:
         if not isinstance(route, HTTPRoute) or route.path.startswith(PUBLIC_PATHS):

@@ -32,7 +32,7 @@ SCHEMA_PATH = "/schema/openapi.json"
 
 # Schema-valid requests these operations refuse by a rule the document states but cannot encode: 422 for a
 # rubric or question id that does not exist, an unknown review target or a level off the rubric's scale, TOML
-# that is not a valid rubric, a date before 1970; 400 for a cursor this API did not make.
+# that is not a valid rubric, a date before 1970, a webhook URL to a private address; 400 for a cursor this API did not make.
 REFUSED_BY_STATED_RULES = {
     "createScreening": ["422"],
     "reviewScreening": ["422"],
@@ -41,6 +41,8 @@ REFUSED_BY_STATED_RULES = {
     "listScreenings": ["400", "422"],
     "adverseImpactReport": ["422"],  # a rubric id the organisation does not have, a cut off the scale
     "adverseImpactReportCsv": ["422"],
+    "createWebhook": ["422"],  # a URL that is not https or names a private address (SCREENING_WEBHOOK_ALLOW_*)
+    "listWebhookDeliveries": ["422"],  # `before` that is not an ISO 8601 time
 }
 ACCEPTED = ["2xx", "401", "403", "404", "409", "410", "429"]
 
