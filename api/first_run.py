@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from alembic.util.exc import CommandError
 from sqlalchemy import Select, select, text
 from sqlalchemy.engine import make_url
 
 from api.db import repo
-from api.db.engine import check_migrated, create_engine, migrate, session_factory
+from api.db.engine import NotMigrated, check_migrated, create_engine, migrate, session_factory
 from api.db.models import ApiKey
 from api.settings import Settings
 
@@ -49,7 +50,10 @@ def prepare_database(settings: Settings) -> None:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        migrate(url)
+        try:
+            migrate(url)
+        except CommandError as exc:  # e.g. a database from a newer release: this one knows no such revision
+            raise NotMigrated(f"the embedded database {url} cannot be migrated by this release: {exc}") from exc
         return
     import asyncio
 

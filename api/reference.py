@@ -16,12 +16,13 @@ from html import escape
 from importlib.metadata import version
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Router, get
 from litestar.datastructures import ResponseHeader
 from litestar.exceptions import NotFoundException
 from litestar.openapi.plugins import OpenAPIRenderPlugin
+from litestar.params import Parameter
 from litestar.response import File
 
 __all__ = ["ASSETS", "REFERENCE_HEADERS", "SWAGGER_UI_PACKAGE", "ReferencePage", "reference_router"]
@@ -101,7 +102,7 @@ class ReferencePage(OpenAPIRenderPlugin):
 
 
 @get("/assets/{name:str}", include_in_schema=False, sync_to_thread=False)
-def asset(name: str) -> File:
+def asset(name: Annotated[str, Parameter(description="The asset's file name.", max_length=64)]) -> File:
     """One of :data:`ASSETS` (404 otherwise)."""
     if name not in ASSETS:
         raise NotFoundException(f"No asset {name!r}.")

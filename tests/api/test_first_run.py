@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -160,3 +161,15 @@ def test_postgres_is_never_migrated_implicitly(tmp_path, cache_dir) -> None:
     created = _cli(env, tmp_path, "init")
     assert created.returncode == 0 and created.stdout.startswith("scr_"), created.stderr
     assert _cli(env, tmp_path, "init").stdout == ""
+
+
+def test_serve_refuses_an_embedded_database_it_cannot_migrate(tmp_path, cache_dir) -> None:
+    database = tmp_path / "screening.sqlite3"
+    env = _env(cache_dir, SCREENING_DATABASE_URL=f"sqlite+aiosqlite:///{database}")
+    assert _cli(env, tmp_path, "db", "migrate").returncode == 0
+    with sqlite3.connect(database) as connection:  # as a newer release would leave it
+        connection.execute("UPDATE alembic_version SET version_num = '9999_newer'")
+    refused = _cli(env, tmp_path, "serve", "--port", str(_free_port()))
+    assert refused.returncode == 2, refused.stderr
+    assert "cannot be migrated by this release" in refused.stderr and "9999_newer" in refused.stderr
+    assert "Traceback" not in refused.stderr
