@@ -1,4 +1,4 @@
-"""``screening serve``, ``screening db migrate`` and ``screening keys create|list|revoke``."""
+"""``screening serve``, ``screening init``, ``screening db migrate`` and ``screening keys create|list|revoke``."""
 
 from __future__ import annotations
 
@@ -29,26 +29,18 @@ def _settings() -> Settings:
         raise SystemExit(2) from exc
 
 
-async def _checked(settings: Settings) -> None:
-    from api.db.engine import check_migrated, create_engine
-
-    engine = create_engine(settings.database_url)
-    try:
-        await check_migrated(engine)
-    finally:
-        await engine.dispose()
-
-
-def _require_migrated(settings: Settings) -> None:
-    import asyncio
-
+def _prepare_database(settings: Settings) -> None:
+    """Create and migrate the embedded database; refuse (exit 2) another that is not migrated."""
     from api.db.engine import NotMigrated
+    from api.first_run import is_embedded_database, prepare_database
 
     try:
-        asyncio.run(_checked(settings))
+        prepare_database(settings)
     except NotMigrated as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
+    if is_embedded_database(settings.database_url):
+        print(f"embedded database ready at the newest schema: {settings.database_url}", file=sys.stderr)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -70,9 +62,46 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    _require_migrated(settings)
+    _prepare_database(settings)
+    _hint_without_admin_key(settings)
     os.environ.update({f"SCREENING_{k.upper()}": str(v) for k, v in overrides.items()})
     exec_server()  # a fresh process: on an ONNX backend it never imports torch
+    return 0
+
+
+def _hint_without_admin_key(settings: Settings) -> None:
+    import asyncio
+
+    from api.first_run import has_admin_key
+
+    if not asyncio.run(has_admin_key(settings)):
+        print(
+            "no hr_admin key exists yet: run `screening init` (with the same SCREENING_DATABASE_URL) to create "
+            "the first one; it is shown once, on that command's output",
+            file=sys.stderr,
+        )
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from api.first_run import create_first_admin
+
+    settings = _settings()
+    _prepare_database(settings)
+    created = _run(create_first_admin(settings, args.org, args.name))
+    if created.token is None:
+        print(
+            f"an hr_admin key already exists ({', '.join(created.existing)}); no key was created and none is shown. "
+            "Create more with `screening keys create` or POST /v1/keys.",
+            file=sys.stderr,
+        )
+        return 0
+    print(
+        f"created the first hr_admin key {created.key_id} for organisation {args.org!r}. The token below is shown "
+        "only this once and is not stored: keep it in a password manager. Sign in to /ui/sign-in with it, or "
+        "create integration keys with POST /v1/keys.",
+        file=sys.stderr,
+    )
+    print(created.token)
     return 0
 
 
@@ -162,6 +191,12 @@ def _cmd_keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _org(value: str) -> str:
+    if not 1 <= len(value) <= 64 or not value.isprintable():
+        raise argparse.ArgumentTypeError("an organisation id is 1 to 64 printable characters")
+    return value
+
+
 def register(commands: Any) -> None:
     """Add the service's subcommands to the ``screening`` parser."""
     serve = commands.add_parser("serve", help="run the HTTP API (settings from SCREENING_* variables)")
@@ -169,6 +204,13 @@ def register(commands: Any) -> None:
     serve.add_argument("--port", type=int, help="port (default $SCREENING_PORT or 8000)")
     serve.add_argument("--workers", type=int, help="worker processes (default $SCREENING_WORKERS or 1)")
     serve.set_defaults(handler=_cmd_serve)
+
+    init = commands.add_parser(
+        "init", help="first run: make the database ready and create the first hr_admin key (shown once)"
+    )
+    init.add_argument("--org", default="default", type=_org, help="the organisation of the key (default: default)")
+    init.add_argument("--name", default="first administrator", help="a note: who holds the key")
+    init.set_defaults(handler=_cmd_init)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)

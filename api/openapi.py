@@ -23,6 +23,7 @@ from litestar.openapi.spec import Components, OpenAPI, SecurityScheme
 
 from api import schemas
 from api.errors import PROBLEM_JSON, ProblemDetails
+from api.reference import ReferencePage, reference_router
 from api.settings import Settings
 
 __all__ = [
@@ -251,7 +252,9 @@ class _Config(OpenAPIConfig):
 
 
 def openapi_config(settings: Settings | None = None) -> OpenAPIConfig:
-    """The service's OpenAPI configuration (served at ``/schema``; JSON at ``/schema/openapi.json``)."""
+    """The service's OpenAPI configuration: the reference page at ``/schema`` (:mod:`api.reference`, the only
+    viewer), the document at ``/schema/openapi.json``.
+    """
     return _Config(
         title="Attitude screening API",
         version="1.0.0",
@@ -268,4 +271,6 @@ def openapi_config(settings: Settings | None = None) -> OpenAPIConfig:
             }
         ),
         settings=settings,
+        render_plugins=[ReferencePage()],
+        openapi_router=reference_router(),
     )

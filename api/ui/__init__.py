@@ -1,4 +1,5 @@
-"""The review pages: server-rendered HTML under ``/ui`` for recruiters and HR, on the API's own services.
+"""The review pages: server-rendered HTML under ``/ui`` for recruiters and HR, on the API's own services, and
+the front door at ``/`` (:mod:`api.ui.front_door`).
 
 Public surface: :func:`ui_routes` (the router and its static files) and :func:`template_config`.
 """
@@ -15,6 +16,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from api.ui.access import PAGE_HEADERS, CsrfCheck, page_error, require_session
+from api.ui.front_door import front_door
 from api.ui.pages import RubricPages, ScreeningPages
 from api.ui.sign_in import SignInController
 
@@ -38,7 +40,7 @@ def ui_routes() -> list[Router]:
     """
     pages = Router(
         path="/",
-        route_handlers=[SignInController, ScreeningPages, RubricPages],
+        route_handlers=[front_door, SignInController, ScreeningPages, RubricPages],
         opt={"exclude_from_auth": True},
         guards=[require_session],
         middleware=[DefineMiddleware(CsrfCheck)],
