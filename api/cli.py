@@ -197,6 +197,12 @@ def _org(value: str) -> str:
     return value
 
 
+def _key_name(value: str) -> str:
+    if len(value) > 200 or not value.isprintable():
+        raise argparse.ArgumentTypeError("a key name is at most 200 printable characters")
+    return value
+
+
 def register(commands: Any) -> None:
     """Add the service's subcommands to the ``screening`` parser."""
     serve = commands.add_parser("serve", help="run the HTTP API (settings from SCREENING_* variables)")
@@ -209,7 +215,7 @@ def register(commands: Any) -> None:
         "init", help="first run: make the database ready and create the first hr_admin key (shown once)"
     )
     init.add_argument("--org", default="default", type=_org, help="the organisation of the key (default: default)")
-    init.add_argument("--name", default="first administrator", help="a note: who holds the key")
+    init.add_argument("--name", default="first administrator", type=_key_name, help="a note: who holds the key")
     init.set_defaults(handler=_cmd_init)
 
     db = commands.add_parser("db", help="database schema")

@@ -173,3 +173,11 @@ def test_serve_refuses_an_embedded_database_it_cannot_migrate(tmp_path, cache_di
     assert refused.returncode == 2, refused.stderr
     assert "cannot be migrated by this release" in refused.stderr and "9999_newer" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_init_refuses_an_organisation_or_name_the_database_cannot_hold(tmp_path, cache_dir) -> None:
+    env = _env(cache_dir, SCREENING_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'screening.sqlite3'}")
+    for args, named in ((["--org", ""], "--org"), (["--org", "a" * 65], "--org"), (["--name", "n" * 201], "--name")):
+        refused = _cli(env, tmp_path, "init", *args)
+        assert refused.returncode == 2 and f"argument {named}" in refused.stderr and refused.stdout == ""
+    assert not (tmp_path / "screening.sqlite3").exists(), "nothing was created"
