@@ -56,6 +56,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     webhook_concurrency: Annotated[int, Meta(ge=1, le=64)] = 8  # deliveries one worker sends at once
     webhook_allow_private: bool = False  # send to loopback / private / link-local addresses (tests, closed networks)
     webhook_allow_http: bool = False  # accept http:// endpoint URLs (tests, closed networks)
+    webhook_ca_file: Annotated[str, Meta(min_length=1, max_length=1000)] | None = (
+        None  # CAs receivers' TLS is checked against
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     session_secret: Annotated[str, Meta(min_length=32, max_length=512)] | None = None  # signs review-page cookies
     session_hours: Annotated[float, Meta(gt=0, le=24)] = 8.0

@@ -4,7 +4,7 @@ A URL must be absolute ``https`` (``http`` only with ``SCREENING_WEBHOOK_ALLOW_H
 info or fragment, at most :data:`MAX_URL_CHARS` long. Before each send its host is resolved and every
 address must be public: loopback, private, link-local, shared (CGNAT), multicast, reserved and
 unspecified addresses are refused unless ``SCREENING_WEBHOOK_ALLOW_PRIVATE`` is set. The request then
-goes to the address that was checked (the host name stays in ``Host`` and TLS SNI), so a DNS answer
+goes to an address that was checked (the next one when it cannot connect) (the host name stays in ``Host`` and TLS SNI), so a DNS answer
 that changes between the check and the connection cannot redirect it.
 """
 
@@ -31,9 +31,9 @@ class DeniedAddress(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where one request goes: the URL with the checked address in place of the host, and that host."""
+    """Where one request goes: the URL with each checked address in place of the host (tried in order), and that host."""
 
-    url: str
+    urls: tuple[str, ...]
     host: str
     host_header: str
 
@@ -120,7 +120,7 @@ async def _addresses(host: str, port: int) -> list[IPAddress]:
 
 
 async def resolve_target(url: str, *, allow_private: bool) -> Target:
-    """Resolve the URL's host and check every address; the URL pinned to the first one.
+    """Resolve the URL's host and check every address; the URL pinned to each of them.
 
     Raises :class:`DeniedAddress` when the host does not resolve, or (unless ``allow_private``) when
     any of its addresses is not public.
@@ -133,9 +133,9 @@ async def resolve_target(url: str, *, allow_private: bool) -> Target:
         for address in addresses:
             if reason := denied_reason(address):
                 raise DeniedAddress(f"host {host!r} resolves to a {reason} address; refused")
-    address = addresses[0]
-    shown = f"[{address}]" if address.version == 6 else str(address)
-    netloc = f"{shown}:{parts.port}" if parts.port else shown
-    pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-    host_header = parts.netloc.rpartition("@")[2]
-    return Target(url=pinned, host=host, host_header=host_header)
+    pinned = []
+    for address in dict.fromkeys(addresses):  # each once, in the resolver's order
+        shown = f"[{address}]" if address.version == 6 else str(address)
+        netloc = f"{shown}:{parts.port}" if parts.port else shown
+        pinned.append(urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")))
+    return Target(urls=tuple(pinned), host=host, host_header=parts.netloc.rpartition("@")[2])

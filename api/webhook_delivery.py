@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -155,6 +156,7 @@ class WebhookSender:
         self.clock = clock
         self.wake = wake or asyncio.Event()
         self.rng = rng or random.Random()
+        self.verify = _trusted(settings)  # SCREENING_WEBHOOK_CA_FILE's CAs, or certifi's
         self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
         self._closing: set[asyncio.Task[None]] = set()  # evicted pools being closed
 
@@ -176,6 +178,7 @@ class WebhookSender:
                 timeout=self.settings.webhook_timeout_seconds,
                 trust_env=False,  # no proxy from the environment: it would bypass the address check
                 headers={"User-Agent": USER_AGENT},
+                verify=self.verify,
                 limits=httpx.Limits(max_connections=self.settings.webhook_concurrency),
             )
         self._clients[host] = client  # the most recently used last
@@ -249,13 +252,19 @@ class WebhookSender:
             EVENT_ID_HEADER: job.event_id,
             EVENT_TYPE_HEADER: job.event_type,
         }
-        extensions = {"sni_hostname": target.host} if target.url.startswith("https") else {}
+        extensions = {"sni_hostname": target.host} if job.url.startswith("https") else {}
         client = self._http(target.host)
-        request = client.build_request("POST", target.url, content=job.payload, headers=headers)
-        request.extensions.update(extensions)
-        response = await client.send(request, stream=True)  # the body is never read
-        await response.aclose()
-        return response.status_code
+        refused: httpx.ConnectError | None = None
+        for url in target.urls:  # the next checked address when one cannot be reached
+            request = client.build_request("POST", url, content=job.payload, headers=headers, extensions=extensions)
+            try:
+                response = await client.send(request, stream=True)  # the body is never read
+            except httpx.ConnectError as exc:
+                refused = exc
+                continue
+            await response.aclose()
+            return response.status_code
+        raise refused or httpx.ConnectError("no address to connect to")
 
     async def _finish(self, results: list[tuple[_Job, _Outcome | None]]) -> None:
         """Store a round's outcomes in one transaction, except for deliveries taken over, redelivered or deleted
@@ -326,6 +335,13 @@ class WebhookSender:
             f"webhook endpoint {endpoint.id} of organisation {endpoint.org_id} disabled: "
             f"delivery {row.id} exhausted {row.attempts} attempts (last: {row.last_error})"
         )
+
+
+def _trusted(settings: Settings) -> ssl.SSLContext | bool:
+    """The CAs receivers' certificates are checked against (``True``: certifi's bundle)."""
+    if settings.webhook_ca_file is None:
+        return True
+    return ssl.create_default_context(cafile=settings.webhook_ca_file)
 
 
 def _refusal(status: int) -> str | None:

@@ -26,7 +26,7 @@ from conftest import make_settings
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from webhook_support import Receiver
+from webhook_support import Receiver, self_signed, serve_tls
 
 import api.screening_service
 from api.app import create_app
@@ -606,3 +606,34 @@ def test_address_deny_list() -> None:
         assert denied_reason(ipaddress.ip_address(address)) == reason, address
     for public in ("93.184.215.14", "2606:4700::1111"):
         assert denied_reason(ipaddress.ip_address(public)) is None
+
+
+@pytest.mark.asyncio
+async def test_https_goes_to_the_checked_address_with_the_host_name_verified(hook_settings, sessions, tmp_path) -> None:
+    cert, key = self_signed(tmp_path, "localhost")
+    other_cert, other_key = self_signed(tmp_path, "other.test")
+    bundle = tmp_path / "internal-ca.pem"  # both trusted: only the name decides
+    bundle.write_bytes(cert.read_bytes() + other_cert.read_bytes())
+    settings = msgspec.structs.replace(hook_settings, webhook_ca_file=str(bundle))
+    app = Receiver()
+    clock = Clock()
+    sender = WebhookSender(sessions, settings, Metrics(), clock=clock)
+    try:
+        with serve_tls(app, cert, key) as port:
+            await _endpoint(sessions, f"https://localhost:{port}/tls?x=1")
+            await _emit(sessions, clock.now)
+            assert await sender.run_once() == 1
+            [row] = await _deliveries(sessions)
+            assert row.status == "delivered", row.last_error
+            [request] = app.received
+            assert request.path == "/tls" and request.headers["host"] == f"localhost:{port}"
+            assert request.verify(SECRET, now=clock.now.timestamp())
+        with serve_tls(app, other_cert, other_key) as port:  # a certificate for another name: refused
+            await _endpoint(sessions, f"https://localhost:{port}/tls", org="globex")
+            await _emit(sessions, clock.now, org="globex")
+            assert await sender.run_once() == 1
+            failed = [d for d in await _deliveries(sessions) if d.status != "delivered"]
+            assert len(failed) == 1 and "CERTIFICATE_VERIFY_FAILED" in failed[0].last_error
+            assert len(app.received) == 1
+    finally:
+        await sender.aclose()

@@ -1,4 +1,5 @@
-"""A real webhook receiver for the tests: a plain ASGI app served by uvicorn on loopback (``serve``).
+"""A real webhook receiver for the tests: a plain ASGI app served by uvicorn on loopback (``serve``, or
+``serve_tls`` with a self-signed certificate made by ``openssl``).
 
 It records every request (headers and raw body) and answers as the test tells it: a status code, a
 redirect, or a delay longer than the sender's timeout.
@@ -8,10 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import uvicorn
+from browser_support import free_port
 
 from api.webhook_signature import verify_signature
 
@@ -74,3 +82,36 @@ class Receiver:
             assert time.monotonic() < deadline, f"only {self.events(event_type)} arrived"
             time.sleep(0.05)
         return self.events(event_type)
+
+
+def self_signed(folder: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for host ``name`` (Debian's openssl): ``(certificate, key)``."""
+    cert, key = folder / f"{name}.crt", folder / f"{name}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", f"/CN={name}",
+         "-addext", f"subjectAltName=DNS:{name}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@contextmanager
+def serve_tls(app: Any, cert: Path, key: Path) -> Iterator[int]:
+    """Run an ASGI app over TLS in a real uvicorn server on a free loopback port; yields the port."""
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", ssl_certfile=str(cert), ssl_keyfile=str(key)
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
