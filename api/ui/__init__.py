@@ -15,7 +15,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from api.ui.access import PAGE_HEADERS, CsrfCheck, page_error, require_session
-from api.ui.pages import RubricPages, ScreeningPages
+from api.ui.pages import ReportPages, RubricPages, ScreeningPages
 from api.ui.sign_in import SignInController
 
 __all__ = ["UI_PREFIX", "template_config", "ui_routes"]
@@ -38,7 +38,7 @@ def ui_routes() -> list[Router]:
     """
     pages = Router(
         path="/",
-        route_handlers=[SignInController, ScreeningPages, RubricPages],
+        route_handlers=[SignInController, ScreeningPages, RubricPages, ReportPages],
         opt={"exclude_from_auth": True},
         guards=[require_session],
         middleware=[DefineMiddleware(CsrfCheck)],
