@@ -88,7 +88,7 @@ def agreement_scatter(points: Sequence[RatedPoint], low: int, high: int) -> Mark
     axes = _LevelAxes(low, high)
     parts = axes.draw("Human level", "Model level (calibrated, cross-validated)")
     parts.append(_line(axes.x(low - 0.4), axes.y(low - 0.4), axes.x(high + 0.4), axes.y(high + 0.4), "chart-ref"))
-    parts.append(_text(axes.x(high + 0.4) - 4, axes.y(high + 0.4) + 14, "model = human", anchor="end"))
+    parts.append(_text(axes.x(high + 0.4) - 18, axes.y(high + 0.4) + 4, "model = human", anchor="end"))
     step = (WIDTH - LEFT - RIGHT) / (axes.span + 1)
     for index, (human, model) in enumerate(scored):
         jitter = ((index * _GOLDEN) % 1 - 0.5) * 0.5 * step
@@ -168,14 +168,14 @@ class ImpactBar:
 def impact_ratio_chart(bars: Sequence[ImpactBar], threshold: float, what: str, key: str) -> Markup | None:
     """Horizontal bars of impact ratios (0 to 1, or further) against the four-fifths line; a bar under the
     line is hatched and says "below" in words. ``key`` keeps the hatch pattern's id unique on the page.
-    ``None`` without categories.
+    ``None`` when no ratio was computed (the table beside it says why for each category).
     """
-    if not bars:
+    if all(b.ratio is None for b in bars):
         return None
-    row, label_width = 30, 200
+    row, label_width = 34, 250
     height = TOP + row * len(bars) + 44
     top_ratio = max([1.0, *(b.ratio for b in bars if b.ratio is not None)])
-    right = WIDTH - RIGHT - 110
+    right = WIDTH - RIGHT - 130  # the values are written in a column after the longest bar
 
     def x(ratio: float) -> float:
         return label_width + ratio / top_ratio * (right - label_width)
@@ -188,9 +188,9 @@ def impact_ratio_chart(bars: Sequence[ImpactBar], threshold: float, what: str, k
     ]
     for i, b in enumerate(bars):
         y = TOP + i * row
-        parts.append(_text(label_width - 8, y + row / 2 + 4, b.category.replace("_", " "), anchor="end"))
+        parts.append(_text(label_width - 8, y + row / 2 + 5, b.category.replace("_", " "), anchor="end"))
         if b.ratio is None:
-            parts.append(_text(label_width + 4, y + row / 2 + 4, b.note or "no ratio", "chart-note", "start"))
+            parts.append(_text(label_width + 6, y + row / 2 + 5, b.note or "no ratio", "chart-note", "start"))
             continue
         low = b.ratio < threshold
         look = f'class="chart-bar-low" fill="url(#{hatch})"' if low else 'class="chart-bar"'
@@ -198,8 +198,8 @@ def impact_ratio_chart(bars: Sequence[ImpactBar], threshold: float, what: str, k
             f'<rect {look} x="{label_width}" y="{y + 6}" '
             f'width="{max(x(b.ratio) - label_width, 1):.1f}" height="{row - 12}"/>'
         )
-        words = f"{b.ratio:.2f}" + (" below 0.8" if low else "")
-        parts.append(_text(x(b.ratio) + 6, y + row / 2 + 4, words, anchor="start"))
+        words = f"{b.ratio:.2f}" + (f" below {threshold:g}" if low else "")
+        parts.append(_text(right + 10, y + row / 2 + 5, words, anchor="start"))
     bottom = TOP + row * len(bars)
     parts.append(_line(x(threshold), TOP - 4, x(threshold), bottom + 4, "chart-ref"))
     parts.append(_text(x(threshold), bottom + 18, f"four-fifths line ({threshold:g})"))
