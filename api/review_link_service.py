@@ -24,12 +24,13 @@ from api.schemas import ReviewLinkOut
 from api.services import Services
 from api.ui.session import LINK_PATH, CookieSigner, LinkToken
 
-__all__ = ["LINK_ROLES", "checked_token", "consume", "create", "session_principal"]
+__all__ = ["LINK_ROLES", "check", "checked_token", "consume", "create", "session_principal"]
 
 # The ATS (it authenticates its own users and puts the link behind ``partner_profile_url``) and HR (who
 # answer for who sees candidate data). A recruiter has a personal key and signs in with it; letting
 # recruiters mint links would let them hand access to people who hold no key.
 LINK_ROLES = ("integration", "hr_admin")
+USED = "This link was already used; a link works once. Ask for a new one."
 
 
 def _principal(link: ReviewLink, key: ApiKey) -> Principal:
@@ -77,23 +78,36 @@ def checked_token(signer: CookieSigner, token: str | None) -> LinkToken:
     return found
 
 
+async def _usable(session: AsyncSession, link_id: str) -> tuple[ReviewLink, ApiKey]:
+    """The link and its creating key, when the link can still open a session; :class:`LinkRefused` otherwise."""
+    found = await _link_and_key(session, link_id)
+    if found is None:
+        raise LinkRefused(404, "This link does not exist (or the screening it led to was erased).")
+    link, key = found
+    if key.revoked_at is not None or key.org_id != link.org_id:
+        raise LinkRefused(403, "The key that created this link has been revoked.")
+    if link.used_at is not None:
+        raise LinkRefused(410, USED)
+    if link.expires_at <= utcnow():
+        raise LinkRefused(410, "This link has expired. Ask for a new one where you found it.")
+    return link, key
+
+
+async def check(session: AsyncSession, token: LinkToken) -> None:
+    """Refuse, without using it, a link that could not open a session (its landing page says so at once)."""
+    async with session.begin():
+        await _usable(session, token.link_id)
+
+
 async def consume(session: AsyncSession, token: LinkToken) -> tuple[ReviewLink, Principal]:
     """Use the link once: the link and the session's principal; :class:`LinkRefused` if it cannot be used."""
     async with session.begin():
-        found = await _link_and_key(session, token.link_id)
-        if found is None:
-            raise LinkRefused(404, "This link does not exist (or the screening it led to was erased).")
-        link, key = found
-        now = utcnow()
-        if key.revoked_at is not None or key.org_id != link.org_id:
-            raise LinkRefused(403, "The key that created this link has been revoked.")
-        if link.used_at is not None:
-            raise LinkRefused(410, "This link was already used; a link works once. Ask for a new one.")
-        if link.expires_at <= now:
-            raise LinkRefused(410, "This link has expired. Ask for a new one where you found it.")
-        claim = update(ReviewLink).where(ReviewLink.id == link.id, ReviewLink.used_at.is_(None)).values(used_at=now)
+        link, key = await _usable(session, token.link_id)
+        claim = (
+            update(ReviewLink).where(ReviewLink.id == link.id, ReviewLink.used_at.is_(None)).values(used_at=utcnow())
+        )
         if (await session.execute(claim)).rowcount != 1:  # another request opened it in the meantime
-            raise LinkRefused(410, "This link was already used; a link works once. Ask for a new one.")
+            raise LinkRefused(410, USED)
         principal = _principal(link, key)
         await repo.add_audit(
             session, principal, "review_link_used", screening_id=link.screening_id, details={"link_id": link.id}

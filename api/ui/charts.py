@@ -9,6 +9,7 @@ Content-Security-Policy allows no inline ``style``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -116,11 +117,13 @@ class LevelSpread:
 
 
 def level_spreads(points: Sequence[RatedPoint]) -> list[LevelSpread]:
-    """The spread of the model's cross-validated levels per human level (rounded), lowest level first."""
+    """The spread of the model's cross-validated levels per human level (a raters' mean rounded half up),
+    lowest level first.
+    """
     groups: dict[int, list[float]] = {}
     for p in points:
         if p.after is not None:
-            groups.setdefault(round(p.human), []).append(p.after)
+            groups.setdefault(math.floor(p.human + 0.5), []).append(p.after)  # half up, as the confusion matrix
     spreads = []
     for level in sorted(groups):
         values = np.asarray(groups[level], dtype=float)

@@ -124,10 +124,11 @@ class SignInController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: NamedDependency[Services],
+        db_session: NamedDependency[AsyncSession],
         token: Annotated[str, Parameter(max_length=1000)],
     ) -> Template:
         """A one-time link's landing page: one button opens the session (a link scanner's GET uses nothing up)."""
-        review_link_service.checked_token(signer_of(request), token)
+        await review_link_service.check(db_session, review_link_service.checked_token(signer_of(request), token))
         cookie, csrf = signer_of(request).new_pre_session()
         return Template(
             template_name="link.html.j2",
