@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from api_support import add_key
-from browser_support import ARTIFACTS, assert_accessible, open_browser, serve
+from browser_support import ARTIFACTS, assert_accessible, assert_fits_a_phone, open_browser, serve
 from conftest import make_settings
 from ui_support import NEEDS_REVIEW_BODY, token_of
 
@@ -91,13 +91,8 @@ def _override(page: Any, screening_id: str) -> None:
 
 
 def _check_phone_width(page: Any, base: str) -> None:
-    page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{base}/ui/screenings")
-    too_wide = page.evaluate(
-        "() => [...document.querySelectorAll('body *')].filter(e => e.closest('.table-scroll') === null"
-        " && e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + '.' + e.className)"
-    )
-    assert too_wide == [], f"{too_wide}: nothing but a scrollable table is wider than a phone screen"
+    assert_fits_a_phone(page)
     page.screenshot(path=str(ARTIFACTS / "ui-screenings-phone.png"), full_page=True)
 
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import tomli_w
 from api_support import EXAMPLES, add_key, screening_body
-from browser_support import ARTIFACTS, assert_accessible, open_browser, serve
+from browser_support import ARTIFACTS, assert_accessible, assert_fits_a_phone, open_browser, serve
 from conftest import make_settings
 from synthetic_policy import jsonl, policy_gold_lines, policy_rubric_dict
 from ui_support import NEEDS_REVIEW_BODY, token_of
@@ -104,6 +104,8 @@ def _hr_pages(page: Any, base: str, admin_token: str, calibration_id: str) -> No
     assert page.locator("table.impact").count() == 3, "sex, race/ethnicity and both"
     assert_accessible(page)
     page.screenshot(path=str(ARTIFACTS / "ui-adverse-impact.png"), full_page=True)
+    assert_fits_a_phone(page)
+    page.screenshot(path=str(ARTIFACTS / "ui-adverse-impact-phone.png"), full_page=True)
 
 
 def _link_flow(browser: Any, base: str, ats: dict[str, str]) -> None:
