@@ -5,6 +5,7 @@ single use), real model where a screening is scored.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -15,11 +16,12 @@ from api_support import EXAMPLES, RUBRIC, add_key, assert_problem, screening_bod
 from sqlalchemy import select, update
 from ui_support import NEEDS_REVIEW_BODY, csrf_of, sign_in
 
+from api import review_link_service
 from api.db import repo
 from api.db.models import AuditEvent, ModelResult, ReviewLink, Screening, utcnow
-from api.domain import MalformedField
+from api.domain import LinkRefused, MalformedField
 from api.ui.charts import ImpactBar, agreement_scatter, impact_ratio_chart, level_spreads, spread_chart
-from api.ui.session import SESSION_COOKIE
+from api.ui.session import SESSION_COOKIE, LinkToken
 from screening.calibration.report import RatedPoint
 
 pytestmark = pytest.mark.asyncio
@@ -285,3 +287,37 @@ def test_charts_say_in_words_what_they_draw() -> None:
     assert "Below the line: female." in chart and "<script" not in chart
     hostile = str(impact_ratio_chart([ImpactBar("<b>x</b>", 0.5)], 0.8, "a", 'k"><script>'))
     assert "<b>" not in hostile and "<script>" not in hostile
+
+
+@pytest.mark.parametrize("backend", ["servers"], indirect=True)
+async def test_a_link_raced_by_two_workers_opens_one_session(db, settings) -> None:
+    """Two requests (two connections, as two workers) open the same link at once: exactly one wins."""
+    key_id, _ = await add_key(settings, "acme", "integration")
+    rows = _rows("acme", 3.0, T0)
+    link = ReviewLink(
+        id=str(uuid.uuid4()),
+        org_id="acme",
+        screening_id=rows[0].id,
+        created_by=key_id,
+        created_at=utcnow(),
+        expires_at=utcnow() + timedelta(minutes=5),
+    )
+    async with db() as session, session.begin():
+        session.add(rows[0])
+        await session.flush()
+        session.add_all([*rows[1:], link])
+    token = LinkToken(link_id=link.id, expires=int(link.expires_at.timestamp()))
+
+    async def attempt() -> str:
+        async with db() as session:
+            try:
+                await review_link_service.consume(session, token)
+            except LinkRefused as exc:
+                return f"refused {exc.status}"
+            return "opened"
+
+    for _ in range(5):  # the loser may read the link before or after the winner commits
+        outcomes = sorted(await asyncio.gather(attempt(), attempt()))
+        assert outcomes == ["opened", "refused 410"], outcomes
+        async with db() as session, session.begin():  # unused again, for the next race
+            await session.execute(update(ReviewLink).where(ReviewLink.id == link.id).values(used_at=None))
