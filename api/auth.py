@@ -50,11 +50,16 @@ _UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="screening"'}
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the key, its organisation and its role."""
+    """Who is calling: the key, its organisation and its role.
+
+    ``via_link`` names the one-time link a review-page session was opened with: the session acts in the
+    name of the key that created the link, and every audit entry it writes names the link.
+    """
 
     key_id: str
     org_id: str
     role: Role
+    via_link: str | None = None
 
 
 def new_token() -> tuple[str, str]:

@@ -13,6 +13,7 @@ __all__ = [
     "DomainError",
     "Erased",
     "InvalidField",
+    "LinkRefused",
     "MalformedField",
     "NotFound",
     "NotReady",
@@ -89,6 +90,16 @@ class Conflict(DomainError):
     def __init__(self, slug: str, title: str, detail: str) -> None:
         super().__init__(detail)
         self.slug, self.title = slug, title
+
+
+class LinkRefused(DomainError):
+    """A one-time sign-in link that opens no session: tampered, unknown, expired, used, or its key revoked."""
+
+    slug, title = "link-refused", "This link cannot be used"
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
 
 
 class Unavailable(DomainError):

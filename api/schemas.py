@@ -37,10 +37,12 @@ __all__ = [
     "HistoryEntry",
     "KeyIn",
     "KeyOut",
+    "ListSort",
     "NewKey",
     "OverrideIn",
     "Page",
     "ReviewIn",
+    "ReviewLinkOut",
     "ReviewOut",
     "Role",
     "RubricDetail",
@@ -64,6 +66,7 @@ __all__ = [
 
 Role = Literal["integration", "recruiter", "hr_admin"]
 ScreeningStatus = Literal["scored", "needs_review", "reviewed", "erased"]
+ListSort = Literal["newest", "level_desc", "level_asc"]  # list orders: newest first, or by overall level
 RubricSource = Literal["builtin", "organisation"]
 ExternalId = Annotated[str, Meta(min_length=1, max_length=200, description="An id from the applicant tracking system.")]
 RubricId = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
@@ -230,6 +233,15 @@ class AuditEntry(_Out):
     actor_role: str
     at: datetime
     details: dict[str, object]
+
+
+class ReviewLinkOut(_Out):
+    """A signed one-time sign-in link to one screening's review page (e.g. an ATS's ``partner_profile_url``)."""
+
+    id: str
+    screening_id: str
+    url: str
+    expires_at: datetime
 
 
 class AuditLog(_Out):

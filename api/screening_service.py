@@ -203,10 +203,15 @@ async def _create_once(
 
 
 async def list_page(
-    session: AsyncSession, principal: Principal, filters: repo.ListFilters, cursor: str | None, limit: int
+    session: AsyncSession,
+    principal: Principal,
+    filters: repo.ListFilters,
+    cursor: str | None,
+    limit: int,
+    sort: str = "newest",
 ) -> Page:
-    """One page of the organisation's screenings, newest first."""
-    rows, next_cursor = await repo.list_screenings(session, principal.org_id, filters, cursor, limit)
+    """One page of the organisation's screenings, newest first or by overall level (``repo.SORTS``)."""
+    rows, next_cursor = await repo.list_screenings(session, principal.org_id, filters, cursor, limit, sort)
     return Page(items=tuple(summary(r) for r in rows), next_cursor=next_cursor)
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Response, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import demographics_service, erasure_service, review_service, screening_service
+from api import demographics_service, erasure_service, review_link_service, review_service, screening_service
 from api.auth import Principal, roles
 from api.db import repo
 from api.openapi import (
@@ -32,14 +32,17 @@ from api.schemas import (
     DemographicsIn,
     DemographicsOut,
     Erasure,
+    ListSort,
     Page,
     ReviewIn,
+    ReviewLinkOut,
     ScreeningIn,
     ScreeningOut,
     ScreeningStatus,
 )
 from api.services import Services
 from api.timestamps import parse_timestamp
+from api.ui.access import signer_of
 
 __all__ = ["CandidateController", "ScreeningController"]
 
@@ -131,8 +134,15 @@ class ScreeningController(Controller):
             str | None, Parameter(description="`next_cursor` from the previous page.", max_length=400)
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=100, description="Page size (1-100).")] = 20,
+        sort: Annotated[
+            ListSort,
+            Parameter(
+                description="`newest` first, or by overall level: `level_desc` (highest first) or `level_asc`; "
+                "unscored records last, ties newest first. A cursor only continues the order it was made for."
+            ),
+        ] = "newest",
     ) -> Page:
-        """Newest first, filtered, one page at a time (cursor pagination)."""
+        """Newest first or by overall level, filtered, one page at a time (cursor pagination)."""
         filters = repo.ListFilters(
             candidate_id=candidate_id,
             application_id=application_id,
@@ -141,7 +151,7 @@ class ScreeningController(Controller):
             created_after=parse_timestamp(created_after, "created_after"),
             created_before=parse_timestamp(created_before, "created_before"),
         )
-        return await screening_service.list_page(db_session, principal, filters, cursor, limit)
+        return await screening_service.list_page(db_session, principal, filters, cursor, limit, sort)
 
     @get(
         "/{screening_id:str}",
@@ -198,6 +208,29 @@ class ScreeningController(Controller):
     ) -> Response[ScreeningOut]:
         """Score again with the current model and rubric; old results stay in history, reviews stand."""
         return _json(await screening_service.rescore(services, db_session, principal, screening_id))
+
+    @post(
+        "/{screening_id:str}/review-links",
+        operation_id="createReviewLink",
+        status_code=201,
+        opt=roles(*review_link_service.LINK_ROLES),
+        summary="A one-time sign-in link to the screening's review page",
+        responses=problem_responses(*KEYED, 403, *PATH_ID, 410, notes={404: NO_SCREENING}),
+    )
+    async def create_review_link(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        db_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        screening_id: ScreeningId,
+    ) -> ReviewLinkOut:
+        """A signed link (e.g. an ATS's ``partner_profile_url``) that opens this screening's review page once,
+        within ``SCREENING_REVIEW_LINK_MINUTES``. The session it opens sees only this screening, with recruiter
+        rights, in the name of the calling key (audited with the link's id); revoking the key ends it.
+        """
+        signer, base = signer_of(request), str(request.base_url)
+        return await review_link_service.create(services, db_session, principal, screening_id, signer, base)
 
     @get(
         "/{screening_id:str}/audit",

@@ -31,6 +31,7 @@ __all__ = [
     "IdempotencyKey",
     "ModelResult",
     "Review",
+    "ReviewLink",
     "RubricUpload",
     "Screening",
     "WebhookAttempt",
@@ -178,6 +179,20 @@ class Review(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     reviewer: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReviewLink(Base):
+    """A signed one-time sign-in link to one screening; ``used_at`` is set once, by the request that opens it."""
+
+    __tablename__ = "review_links"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64))
+    screening_id: Mapped[str] = mapped_column(ForeignKey("screenings.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[str] = mapped_column(String(32))  # the key that asked for it; sessions act in its name
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class IdempotencyKey(Base):

@@ -7,10 +7,10 @@ import binascii
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
-from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal, hash_token, new_token
@@ -25,9 +25,12 @@ from api.db.models import (
     utcnow,
 )
 from api.domain import Erased, InvalidField, MalformedField, NotFound
+from api.schemas import ListSort
 from api.timestamps import bounded_utc
 
 __all__ = [
+    "SORTS",
+    "Cursor",
     "ListFilters",
     "add_audit",
     "audit_for",
@@ -61,7 +64,12 @@ async def add_audit(
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> AuditEvent:
-    """Append an audit entry of ``actor``'s organisation (in the caller's transaction)."""
+    """Append an audit entry of ``actor``'s organisation (in the caller's transaction).
+
+    An actor signed in with a one-time link is recorded as its creating key, with ``via_link`` in the details.
+    """
+    if actor.via_link is not None:
+        details = {**(details or {}), "via_link": actor.via_link}
     event = AuditEvent(
         org_id=actor.org_id,
         screening_id=screening_id,
@@ -140,20 +148,66 @@ class ListFilters(msgspec.Struct, frozen=True, kw_only=True):
     created_before: datetime | None = None
 
 
-def encode_cursor(created_at: datetime, screening_id: str) -> str:
-    """Make an opaque cursor pointing after this row."""
-    raw = msgspec.json.encode([created_at.isoformat(), screening_id])
+SORTS: tuple[str, ...] = get_args(ListSort)
+"""List orders: newest first (the default), or by the current model result's overall level, highest or
+lowest first; screenings without a level come last in both, and ties go newest first."""
+_NO_LEVEL = {"level_desc": -1.0, "level_asc": 1000.0}  # outside every scale (levels are 0-10): unscored last
+
+
+class Cursor(msgspec.Struct, frozen=True, array_like=True):
+    """Where a page ended: the last row's creation time and id, and for a level order its sort and key."""
+
+    created_at: datetime
+    screening_id: str
+    sort: str = "newest"
+    level_key: float | None = None
+
+
+def encode_cursor(row: Screening, sort: str = "newest", level: float | None = None) -> str:
+    """Make an opaque cursor pointing after ``row`` (whose current overall level is ``level``) in ``sort`` order."""
+    key = None if sort == "newest" else _NO_LEVEL[sort] if level is None else level
+    raw = msgspec.json.encode(Cursor(row.created_at.isoformat(), row.id, sort, key))  # type: ignore[arg-type]
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """Decode a cursor; :class:`MalformedField` if it was not made by this API."""
+def decode_cursor(cursor: str, sort: str = "newest") -> Cursor:
+    """Decode a cursor of the ``sort`` order; :class:`MalformedField` if this API did not make it for that order."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, ident = msgspec.json.decode(raw, type=tuple[datetime, str])
-        return bounded_utc(created, "cursor"), str(uuid.UUID(ident))
+        found = msgspec.json.decode(raw, type=Cursor)
+        created = bounded_utc(found.created_at, "cursor")
+        ident = str(uuid.UUID(found.screening_id))
     except (binascii.Error, ValueError, msgspec.DecodeError, OverflowError, InvalidField) as exc:
         raise MalformedField("The cursor is not valid.", fields=[("cursor", "not a cursor from this API")]) from exc
+    if found.sort != sort or (sort != "newest") != (found.level_key is not None):
+        message = f"made for the {found.sort!r} order, not {sort!r}; start again without it"
+        raise MalformedField(f"The cursor does not fit this order: {message}.", fields=[("cursor", message)])
+    return Cursor(created, ident, sort, found.level_key)
+
+
+def _older_than(after: Cursor) -> ColumnElement[bool]:
+    """Rows after the cursor's row in newest-first order (creation time, then id, both descending)."""
+    return or_(
+        Screening.created_at < after.created_at,
+        and_(Screening.created_at == after.created_at, Screening.id < after.screening_id),
+    )
+
+
+def _ordered(query: Select[Any], sort: str, after: Cursor | None) -> Select[Any]:
+    """Order by ``sort`` (ties: newest first, then id) and continue after the cursor's row (keyset pagination).
+
+    A level order joins each screening's current model result (``result_seq``) for its overall level.
+    """
+    newest = (Screening.created_at.desc(), Screening.id.desc())
+    if sort == "newest":
+        return query.where(_older_than(after)).order_by(*newest) if after else query.order_by(*newest)
+    current = and_(ModelResult.screening_id == Screening.id, ModelResult.seq == Screening.result_seq)
+    key = func.coalesce(ModelResult.overall_level, _NO_LEVEL[sort])
+    query = query.add_columns(ModelResult.overall_level).outerjoin(ModelResult, current)
+    if after is not None:
+        beyond = key < after.level_key if sort == "level_desc" else key > after.level_key
+        query = query.where(or_(beyond, and_(key == after.level_key, _older_than(after))))
+    return query.order_by(key.desc() if sort == "level_desc" else key.asc(), *newest)
 
 
 def _filtered(query: Select[Any], org_id: str, filters: ListFilters) -> Select[Any]:
@@ -180,20 +234,21 @@ async def count_screenings(session: AsyncSession, org_id: str, filters: ListFilt
 
 
 async def list_screenings(
-    session: AsyncSession, org_id: str, filters: ListFilters, cursor: str | None, limit: int
+    session: AsyncSession, org_id: str, filters: ListFilters, cursor: str | None, limit: int, sort: str = "newest"
 ) -> tuple[list[Screening], str | None]:
-    """Return a page of the organisation's screenings, newest first, and the next cursor."""
-    query = _filtered(select(Screening), org_id, filters)
-    if cursor:
-        created, ident = decode_cursor(cursor)
-        query = query.where(
-            or_(Screening.created_at < created, and_(Screening.created_at == created, Screening.id < ident))
-        )
-    query = query.order_by(Screening.created_at.desc(), Screening.id.desc()).limit(limit + 1)
-    rows = list((await session.execute(query)).scalars())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+    """Return a page of the organisation's screenings in ``sort`` order (see :data:`SORTS`) and the next cursor."""
+    if sort not in SORTS:
+        message = f"one of {', '.join(SORTS)}"
+        raise MalformedField(f"sort must be {message}.", fields=[("sort", message)])
+    after = decode_cursor(cursor, sort) if cursor else None
+    query = _ordered(_filtered(select(Screening), org_id, filters), sort, after).limit(limit + 1)
+    found = (await session.execute(query)).all()
+    more = len(found) > limit
+    found = found[:limit]
+    if not (more and found):
+        return [r[0] for r in found], None
+    last = found[-1]
+    return [r[0] for r in found], encode_cursor(last[0], sort, last[1] if sort != "newest" else None)
 
 
 async def erase_candidate(session: AsyncSession, org_id: str, candidate_id: str) -> tuple[list[str], list[str]]:

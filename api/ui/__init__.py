@@ -17,7 +17,7 @@ from litestar.template.config import TemplateConfig
 
 from api.ui.access import PAGE_HEADERS, CsrfCheck, page_error, require_session
 from api.ui.front_door import front_door
-from api.ui.pages import RubricPages, ScreeningPages
+from api.ui.pages import ReportPages, RubricPages, ScreeningPages
 from api.ui.sign_in import SignInController
 
 __all__ = ["UI_PREFIX", "template_config", "ui_routes"]
@@ -40,7 +40,7 @@ def ui_routes() -> list[Router]:
     """
     pages = Router(
         path="/",
-        route_handlers=[front_door, SignInController, ScreeningPages, RubricPages],
+        route_handlers=[front_door, SignInController, ScreeningPages, RubricPages, ReportPages],
         opt={"exclude_from_auth": True},
         guards=[require_session],
         middleware=[DefineMiddleware(CsrfCheck)],

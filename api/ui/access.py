@@ -17,11 +17,12 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect, Template
 from sqlalchemy import select
 
+from api import review_link_service
 from api.auth import Principal, over_rate_limit
 from api.db.models import ApiKey
 from api.errors import ApiError, to_api_error
 from api.request_gate import content_type, read_body, replay_body
-from api.ui.session import PRE_SESSION_COOKIE, SESSION_COOKIE, CookieSigner, SessionData, signed_out_key
+from api.ui.session import LINK_PATH, PRE_SESSION_COOKIE, SESSION_COOKIE, CookieSigner, SessionData, signed_out_key
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Receive, Scope, Send
@@ -86,14 +87,19 @@ async def signed_out(services: Services, data: SessionData) -> bool:
 
 
 async def live_session(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[SessionData, Principal] | None:
-    """The request's session and its key's principal, when the cookie is valid, not signed out, and the key live."""
+    """The request's session and its key's principal, when the cookie is valid, not signed out, and the key live
+    (for a session opened with a link: the creating key, and the link's screening still there).
+    """
     data = current_session(connection)
     if data is None:
         return None
     services = connection.app.state.services
     if await signed_out(services, data):
         return None
-    principal = await key_principal(services, data.key_id)
+    if data.link_id is not None and data.screening_id is not None:
+        principal = await review_link_service.session_principal(services, data.link_id, data.screening_id)
+    else:
+        principal = await key_principal(services, data.key_id)
     return None if principal is None else (data, principal)
 
 
@@ -121,6 +127,12 @@ async def require_session(connection: ASGIConnection[Any, Any, Any, Any], handle
     data, principal = live
     if limited := await over_rate_limit(connection.app.state.services, principal):
         raise limited  # shown as a page by page_error, with its Retry-After
+    if data.screening_id is not None and connection.path_params.get("screening_id") != data.screening_id:
+        raise UiRefused(
+            403,
+            "Only the linked screening",
+            "You signed in with a link to one screening. Sign in with your own API key to see more.",
+        )
     allowed: frozenset[str] = handler.opt.get("roles", PEOPLE_ROLES)
     if principal.role not in allowed:
         raise UiRefused(403, "Not for this role", f"This page is for {', '.join(sorted(allowed))} keys.")
@@ -140,7 +152,7 @@ def _expected_csrf(scope: Scope, signer: CookieSigner) -> tuple[str | None, Sess
             for part in value.decode("latin-1").split(";"):
                 key, _, val = part.strip().partition("=")
                 cookies.setdefault(key, val)
-    if scope["path"] == "/ui/sign-in":
+    if scope["path"] in ("/ui/sign-in", LINK_PATH):
         return signer.pre_session(cookies.get(PRE_SESSION_COOKIE)), None
     session = signer.session(cookies.get(SESSION_COOKIE))
     return (session.csrf, session) if session is not None else (None, None)

@@ -6,6 +6,7 @@ a form posts, and the page is shown again (POST, redirect, GET).
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 import msgspec
@@ -16,22 +17,29 @@ from litestar.params import Body, Parameter
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import calibration_service, review_service, rubric_service, screening_service
+from api import calibration_service, fairness_service, review_service, rubric_service, screening_service
 from api.auth import Principal, roles
 from api.db import repo
-from api.domain import DomainError
+from api.domain import DomainError, MalformedField
 from api.rubrics import resolve
-from api.schemas import ReviewIn, ScreeningOut, ScreeningStatus
+from api.schemas import ListSort, ReviewIn, ScreeningOut, ScreeningStatus
 from api.services import Services
-from api.ui.views import answer_views, bar, decision_for, reason_words
+from api.ui.charts import agreement_scatter, level_spreads, spread_chart
+from api.ui.views import answer_views, bar, day_after, day_start, decision_for, impact_charts, reason_words
 from screening.errors import ScreeningError
 from screening.rubric import Rubric
 
-__all__ = ["RubricPages", "ScreeningPages"]
+__all__ = ["ReportPages", "RubricPages", "ScreeningPages"]
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 ScreeningId = Annotated[str, Parameter(max_length=40)]
 Filter = Annotated[str | None, Parameter(max_length=200)]
+DateFilter = Annotated[str | None, Parameter(max_length=40)]
+SORT_LABELS = {
+    "newest": "Newest first",
+    "level_desc": "Overall level, highest first",
+    "level_asc": "Overall level, lowest first",
+}
 STATUSES: tuple[str, ...] = ("needs_review", "scored", "reviewed")
 PAGE_SIZE = 20
 _screening_decoder = msgspec.json.Decoder(ScreeningOut)
@@ -78,23 +86,38 @@ class ScreeningPages(Controller):
         status: Annotated[ScreeningStatus | None, Parameter(required=False)] = None,
         candidate_id: Filter = None,
         application_id: Filter = None,
+        created_from: DateFilter = None,
+        created_to: DateFilter = None,
+        sort: Annotated[ListSort | None, Parameter(required=False)] = None,
         cursor: Annotated[str | None, Parameter(max_length=400)] = None,
     ) -> Template:
         """Filters, counts per status, the needs-review screenings first, then every screening page by page."""
         principal: Principal = request.user
+        order = sort or "newest"
         filters = repo.ListFilters(
             rubric_id=_blank(rubric_id),
             candidate_id=_blank(candidate_id),
             application_id=_blank(application_id),
+            created_after=day_start(created_from, "created_from"),
+            created_before=day_after(created_to, "created_to"),
         )
         counts = await screening_service.status_counts(db_session, principal, filters)
         needing = None
         if status is None and not cursor:
             review_filters = msgspec.structs.replace(filters, status="needs_review")
-            needing = await screening_service.list_page(db_session, principal, review_filters, None, PAGE_SIZE)
+            needing = await screening_service.list_page(db_session, principal, review_filters, None, PAGE_SIZE, order)
         listed = await screening_service.list_page(
-            db_session, principal, msgspec.structs.replace(filters, status=status), cursor, PAGE_SIZE
+            db_session, principal, msgspec.structs.replace(filters, status=status), cursor, PAGE_SIZE, order
         )
+        query = {
+            "rubric_id": filters.rubric_id,
+            "status": status,
+            "candidate_id": filters.candidate_id,
+            "application_id": filters.application_id,
+            "created_from": _blank(created_from),
+            "created_to": _blank(created_to),
+            "sort": sort,
+        }
         return page(
             request,
             "screenings.html.j2",
@@ -102,7 +125,9 @@ class ScreeningPages(Controller):
             total=sum(counts.values()),
             needing=needing,
             listed=listed,
-            filters={**msgspec.structs.asdict(filters), "status": status},
+            filters=query,
+            query={k: v for k, v in query.items() if v},
+            sorts=SORT_LABELS,
             statuses=STATUSES,
             rubrics=await rubric_service.summaries(services, db_session, principal),
         )
@@ -180,6 +205,18 @@ class RubricPages(Controller):
     path = "/ui/rubrics"
     opt = roles("hr_admin")
 
+    @get("/", name="ui-rubrics")
+    async def rubrics(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        db_session: NamedDependency[AsyncSession],
+    ) -> Template:
+        """Every rubric this organisation can use, newest version of each."""
+        return page(
+            request, "rubrics.html.j2", rubrics=await rubric_service.summaries(services, db_session, request.user)
+        )
+
     @get("/{rubric_id:str}", name="ui-rubric")
     async def rubric(
         self,
@@ -203,4 +240,74 @@ class RubricPages(Controller):
     ) -> Template:
         """A calibration's agreement report: figures per dimension and the confusion matrices."""
         out = await calibration_service.detail(db_session, request.user, rubric_id, calibration_id)
-        return page(request, "calibration.html.j2", calibration=out)
+        plots: dict[str, Any] = {"scatter": None, "spread": None, "spreads": []}
+        if out.result is not None:
+            report = out.result.report
+            low, high = report.scale_min, report.scale_max
+            spreads = level_spreads(report.points)
+            plots = {
+                "scatter": agreement_scatter(report.points, low, high),
+                "spread": spread_chart(spreads, low, high),
+                "spreads": spreads,
+            }
+        return page(request, "calibration.html.j2", calibration=out, **plots)
+
+
+def _cut(text: str | None) -> float | None:
+    """The cut from the report form (blank: none); :class:`MalformedField` (400) naming it."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        cut = float(text)
+    except ValueError as exc:
+        raise MalformedField(f"cut: not a number (got {text[:40]!r}).", fields=[("cut", "not a number")]) from exc
+    if not math.isfinite(cut):
+        raise MalformedField("cut: not a finite number.", fields=[("cut", "not a finite number")])
+    return cut
+
+
+class ReportPages(Controller):
+    """Organisation-wide reports, for HR: adverse impact of a rubric's scores."""
+
+    path = "/ui/reports"
+    opt = roles("hr_admin")
+
+    @get("/adverse-impact", name="ui-adverse-impact")
+    async def adverse_impact(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        db_session: NamedDependency[AsyncSession],
+        rubric_id: Annotated[str | None, Parameter(max_length=64)] = None,
+        cut: Annotated[str | None, Parameter(max_length=40)] = None,
+        created_from: DateFilter = None,
+        created_to: DateFilter = None,
+    ) -> Template:
+        """The API's adverse-impact report, drawn: impact ratios against the four-fifths line, the numbers, the notes."""
+        principal: Principal = request.user
+        form = {
+            "rubric_id": _blank(rubric_id),
+            "cut": _blank(cut),
+            "created_from": _blank(created_from),
+            "created_to": _blank(created_to),
+        }
+        context: dict[str, Any] = {
+            "form": form,
+            "rubrics": await rubric_service.summaries(services, db_session, principal),
+            "report": None,
+            "error": None,
+        }
+        if form["rubric_id"] is not None:
+            after = day_start(created_from, "created_from")
+            before = day_after(created_to, "created_to")
+            try:
+                report = await fairness_service.adverse_impact_report(
+                    services, db_session, principal, form["rubric_id"], _cut(cut), after, before
+                )
+            except DomainError as exc:
+                if exc.status != 422:
+                    raise
+                return page(request, "adverse_impact.html.j2", status=422, **{**context, "error": exc.detail})
+            context.update(report=report, charts=impact_charts(report))
+        return page(request, "adverse_impact.html.j2", **context)

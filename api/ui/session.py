@@ -19,9 +19,11 @@ from urllib.parse import urlsplit
 import msgspec
 
 __all__ = [
+    "LINK_PATH",
     "PRE_SESSION_COOKIE",
     "SESSION_COOKIE",
     "CookieSigner",
+    "LinkToken",
     "SessionData",
     "safe_next",
     "session_signer",
@@ -31,16 +33,30 @@ __all__ = [
 SESSION_COOKIE = "screening_session"
 PRE_SESSION_COOKIE = "screening_sign_in"  # the sign-in form's CSRF token, before there is a session
 PRE_SESSION_SECONDS = 3600
+LINK_PATH = "/ui/sign-in/link"  # under the sign-in form's path: its CSRF cookie reaches it
 _VERSION = "v1"
 log = logging.getLogger("api")
 
 
 class SessionData(msgspec.Struct, frozen=True):
-    """What a session cookie says: the key id, when it expires (unix seconds) and its CSRF token."""
+    """What a session cookie says: the key id, when it expires (unix seconds) and its CSRF token.
+
+    A session opened with a one-time link also names the link and the one screening it may see; its
+    ``key_id`` is the key that created the link (the session acts, and is audited, in that key's name).
+    """
 
     key_id: str
     expires: int
     csrf: str
+    link_id: str | None = None
+    screening_id: str | None = None
+
+
+class LinkToken(msgspec.Struct, frozen=True):
+    """What a one-time sign-in link's token says: the link's id and when it expires (unix seconds)."""
+
+    link_id: str
+    expires: int
 
 
 class _PreSession(msgspec.Struct, frozen=True):
@@ -100,6 +116,31 @@ class CookieSigner:
             return None
         return data if data.expires > (time.time() if now is None else now) else None
 
+    def new_link_session(self, key_id: str, link_id: str, screening_id: str) -> tuple[str, SessionData]:
+        """A session opened with a one-time link: bound to its screening, in the creating key's name."""
+        data = SessionData(
+            key_id=key_id,
+            expires=int(time.time()) + self.session_seconds,
+            csrf=secrets.token_urlsafe(32),
+            link_id=link_id,
+            screening_id=screening_id,
+        )
+        return self._sign("session", msgspec.json.encode(data)), data
+
+    def new_link_token(self, link_id: str, expires: int) -> str:
+        """The signed token of a one-time sign-in link (its own purpose: never valid as a cookie)."""
+        return self._sign("review-link", msgspec.json.encode(LinkToken(link_id=link_id, expires=expires)))
+
+    def link_token(self, token: str | None) -> LinkToken | None:
+        """The link a token names, when its signature holds (expiry is the caller's check, to say so)."""
+        payload = self._open("review-link", token)
+        if payload is None:
+            return None
+        try:
+            return msgspec.json.decode(payload, type=LinkToken)
+        except msgspec.DecodeError:
+            return None
+
     def new_pre_session(self) -> tuple[str, str]:
         """A sign-in form's CSRF token: ``(cookie value, token)``."""
         data = _PreSession(csrf=secrets.token_urlsafe(32), expires=int(time.time()) + PRE_SESSION_SECONDS)
@@ -152,4 +193,4 @@ def safe_next(target: str | None, default: str = "/ui/screenings") -> str:
     path = urlsplit(target).path
     if path.endswith("/reviews"):
         return path.removesuffix("/reviews")
-    return default if path in ("/ui/sign-out", "/ui/sign-in") else target
+    return default if path in ("/ui/sign-out", "/ui/sign-in", LINK_PATH) else target

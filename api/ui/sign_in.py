@@ -11,8 +11,11 @@ from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
 from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import review_link_service
 from api.auth import MAX_TOKEN_CHARS, failures_exhausted, key_for_token, note_failed_authentication
+from api.domain import LinkRefused
 from api.services import Services
 from api.ui.access import PEOPLE_ROLES, current_session, live_session, signer_of
 from api.ui.session import PRE_SESSION_COOKIE, PRE_SESSION_SECONDS, SESSION_COOKIE, safe_next, signed_out_key
@@ -82,7 +85,8 @@ class SignInController(Controller):
     ) -> Template | Redirect:
         """The sign-in form (or straight on to ``next`` with a live session)."""
         target = safe_next(next_path)
-        if await live_session(request) is not None:
+        live = await live_session(request)
+        if live is not None and live[0].link_id is None:  # a link's session may sign in with a key to see more
             return Redirect(target, status_code=303)
         return _form(request, target, None, 200)
 
@@ -108,6 +112,52 @@ class SignInController(Controller):
         cookie, _ = signer.new_session(key.id)
         return Redirect(
             target,
+            status_code=303,
+            cookies=[
+                _cookie(request, SESSION_COOKIE, cookie, signer.session_seconds),
+                _cookie(request, PRE_SESSION_COOKIE, "", 0, "/ui/sign-in"),
+            ],
+        )
+
+    @get("/sign-in/link", name="ui-link")
+    async def link_form(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        db_session: NamedDependency[AsyncSession],
+        token: Annotated[str, Parameter(max_length=1000)],
+    ) -> Template:
+        """A one-time link's landing page: one button opens the session (a link scanner's GET uses nothing up)."""
+        await review_link_service.check(db_session, review_link_service.checked_token(signer_of(request), token))
+        cookie, csrf = signer_of(request).new_pre_session()
+        return Template(
+            template_name="link.html.j2",
+            context={"csrf": csrf, "token": token, "signed_in": False},
+            cookies=[_cookie(request, PRE_SESSION_COOKIE, cookie, PRE_SESSION_SECONDS, "/ui/sign-in")],
+        )
+
+    @post("/sign-in/link", name="ui-link-post", status_code=303)
+    async def link_sign_in(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        db_session: NamedDependency[AsyncSession],
+        data: Form,
+    ) -> Redirect:
+        """Use the link once: a session for its one screening, in the creating key's name; then that screening."""
+        if exhausted := await failures_exhausted(services, request):
+            raise exhausted
+        signer = signer_of(request)
+        try:
+            token = review_link_service.checked_token(signer, data.get("token"))
+        except LinkRefused as exc:
+            if exc.status == 404:
+                await note_failed_authentication(services, request)
+            raise
+        link, principal = await review_link_service.consume(db_session, token)
+        cookie, _ = signer.new_link_session(principal.key_id, link.id, link.screening_id)
+        return Redirect(
+            f"/ui/screenings/{link.screening_id}",
             status_code=303,
             cookies=[
                 _cookie(request, SESSION_COOKIE, cookie, signer.session_seconds),

@@ -6,8 +6,14 @@ Pure functions of the report and the candidate's answers (no database, no HTTP),
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 
+from markupsafe import Markup
+
+from api.domain import MalformedField
 from api.schemas import DimensionDecision, ScreeningOut
+from api.ui.charts import ImpactBar, impact_ratio_chart
+from screening.fairness import AdverseImpactReport, CategoryResult, RateComparison
 from screening.report import AnswerReport, CandidateAnswers, ReferenceMatch, ScaleInfo
 from screening.rubric import Rubric
 
@@ -19,6 +25,9 @@ __all__ = [
     "Segment",
     "answer_views",
     "bar",
+    "day_after",
+    "day_start",
+    "impact_charts",
     "reason_words",
 ]
 
@@ -165,3 +174,65 @@ def decision_for(record: ScreeningOut, target: str) -> DimensionDecision | None:
     if target == "overall":
         return record.decision.overall
     return next((d for d in record.decision.dimensions if d.dimension_id == target), None)
+
+
+def _day(text: str | None, field_name: str) -> date | None:
+    """A ``YYYY-MM-DD`` date from a filter form (blank: none); :class:`MalformedField` (400) naming the field."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError as exc:
+        message = "not a date of the form YYYY-MM-DD"
+        raise MalformedField(f"{field_name}: {message} (got {text[:40]!r}).", fields=[(field_name, message)]) from exc
+    if not 1970 <= day.year < 8999:
+        message = "must be a day from 1970 to 8998"
+        raise MalformedField(f"{field_name}: {message}.", fields=[(field_name, message)])
+    return day
+
+
+def day_start(text: str | None, field_name: str) -> datetime | None:
+    """The start (00:00 UTC) of a filter's day: screenings created on or after it."""
+    day = _day(text, field_name)
+    return None if day is None else datetime.combine(day, datetime.min.time(), UTC)
+
+
+def day_after(text: str | None, field_name: str) -> datetime | None:
+    """The start of the day after a filter's day: screenings created on or before that day (UTC)."""
+    day = _day(text, field_name)
+    return None if day is None else datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=1)
+
+
+def _impact_bar(category: CategoryResult, rate: RateComparison | None, small_excluded: bool) -> ImpactBar:
+    name = category.category
+    if rate is None or rate.impact_ratio is not None:
+        return ImpactBar(name, None if rate is None else rate.impact_ratio)
+    if category.small and small_excluded:
+        return ImpactBar(name, None, "small group: not compared")
+    return ImpactBar(name, None, "no ratio (no reference rate)")
+
+
+def impact_charts(report: AdverseImpactReport) -> dict[str, dict[str, Markup | None]]:
+    """Per grouping, the impact-ratio charts: ``selection`` (at the cut, when there is one) and ``scoring``."""
+    charts: dict[str, dict[str, Markup | None]] = {}
+    excluded = report.small_excluded_from_ratios
+    for grouping in report.groupings:
+        name = grouping.grouping.replace("_", " ")
+        charts[grouping.grouping] = {
+            "selection": impact_ratio_chart(
+                [_impact_bar(c, c.selection, excluded) for c in grouping.categories],
+                report.four_fifths_threshold,
+                f"selection-rate ({name}, at the cut)",
+                f"{grouping.grouping}-selection",
+            )
+            if report.cut is not None
+            else None,
+            "scoring": impact_ratio_chart(
+                [_impact_bar(c, c.scoring, excluded) for c in grouping.categories],
+                report.four_fifths_threshold,
+                f"scoring-rate ({name}, above the median)",
+                f"{grouping.grouping}-scoring",
+            ),
+        }
+    return charts

@@ -44,6 +44,7 @@ __all__ = [
     "Fold",
     "LengthCorrelation",
     "LintFinding",
+    "RatedPoint",
     "calibration_report",
     "cross_validation_folds",
     "gold_safe_scorer",
@@ -93,6 +94,18 @@ class Disagreement(msgspec.Struct, frozen=True, kw_only=True):
 LintKind = Literal["near_duplicate_anchors", "few_anchors", "levels_not_told_apart"]
 
 
+class RatedPoint(msgspec.Struct, frozen=True, kw_only=True):
+    """One rated (answer, dimension): the human level (raters' mean) and the model's before and after
+    (cross-validated) levels, ``None`` where unscored. No candidate, answer text or line: the points
+    describe the agreement the way the confusion matrices do, and identify no one.
+    """
+
+    dimension_id: str
+    human: float
+    before: float | None
+    after: float | None
+
+
 class LintFinding(msgspec.Struct, frozen=True, kw_only=True):
     """Something in the calibrated anchors HR should look at."""
 
@@ -125,6 +138,7 @@ class CalibrationReport(msgspec.Struct, frozen=True, kw_only=True):
     overall: DimensionAgreement
     disagreements: tuple[Disagreement, ...]
     lint: tuple[LintFinding, ...]
+    points: tuple[RatedPoint, ...] = ()  # per rated answer, for the agreement plots (absent in older reports)
 
 
 class Fold(msgspec.Struct, frozen=True, kw_only=True):
@@ -258,6 +272,7 @@ def calibration_report(
         overall=overall,
         disagreements=_disagreements(items),
         lint=_lint(private, rubric, gold, dimensions, items),
+        points=tuple(_point(i) for i in items),
     )
 
 
@@ -327,6 +342,15 @@ def _dimension_agreement(
         after=_round(length_after),
     )
     return DimensionAgreement(dimension_id=dimension_id, before=before, after=after, raters=raters, length=length)
+
+
+def _point(item: _Item) -> RatedPoint:
+    return RatedPoint(
+        dimension_id=item.rating.dimension_id,
+        human=round(item.rating.level, 4),
+        before=_round(_level(item.before)),
+        after=_round(_level(item.after)),
+    )
 
 
 def _round(value: float | None) -> float | None:

@@ -10,6 +10,7 @@ fails when ``CI=true``.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -59,7 +60,8 @@ def serve(app: Any) -> Iterator[str]:
     thread.start()
     deadline = time.monotonic() + 240  # start-up fits the built-in rubrics: over 60 s on 2 busy cores
     while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        assert thread.is_alive(), "the server stopped during start-up (see its log above)"
+        assert time.monotonic() < deadline, "the server did not start in 240 s"
         time.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}"
@@ -123,3 +125,53 @@ def serious_axe_violations(page: Any) -> list[str]:
         if violation["impact"] in SERIOUS
         for node in violation["nodes"]
     ]
+
+
+def _luminance(rgb: tuple[int, ...]) -> float:
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(v) for v in rgb[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(foreground: str, background: str) -> float:
+    """WCAG contrast ratio of two CSS ``rgb(...)`` colours."""
+    fg, bg = (tuple(int(v) for v in re.findall(r"\d+", c)[:3]) for c in (foreground, background))
+    light, dark = sorted((_luminance(fg), _luminance(bg)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+UNLABELLED_JS = """() => [...document.querySelectorAll('input, select, textarea')]
+  .filter(e => e.type !== 'hidden' && e.labels.length === 0 && !e.getAttribute('aria-label'))
+  .map(e => e.outerHTML)"""
+UNNAMED_GRAPHICS_JS = """() => [...document.querySelectorAll('svg, img')]
+  .filter(e => e.tagName === 'IMG' ? !e.hasAttribute('alt')
+       : !(e.getAttribute('role') === 'img' && e.getAttribute('aria-label') && e.querySelector('title')))
+  .map(e => e.outerHTML.slice(0, 120))"""
+COLOURS_JS = """(selector) => { const s = getComputedStyle(document.querySelector(selector));
+  return [s.color, s.backgroundColor]; }"""
+
+
+def assert_accessible(page: Any) -> None:
+    """Labels on every control, a name on every graphic, AAA body text and AA link contrast, no serious axe finding."""
+    assert page.evaluate(UNLABELLED_JS) == [], "every form control has a label"
+    assert page.evaluate(UNNAMED_GRAPHICS_JS) == [], "every image and SVG has a text alternative"
+    text, background = page.evaluate(COLOURS_JS, "body")
+    assert contrast(text, background) >= 7, (text, background)
+    link = page.evaluate("() => getComputedStyle(document.querySelector('a')).color")
+    assert contrast(link, background) >= 4.5, link
+    assert serious_axe_violations(page) == []
+
+
+WIDER_THAN_SCREEN_JS = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.closest('.table-scroll') === null && e.getBoundingClientRect().right > window.innerWidth + 1)
+  .map(e => e.tagName + '.' + e.className)"""
+
+
+def assert_fits_a_phone(page: Any) -> None:
+    """At a phone's width (390 px), nothing but a scrollable table is wider than the screen."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    too_wide = page.evaluate(WIDER_THAN_SCREEN_JS)
+    assert too_wide == [], f"{too_wide}: nothing but a scrollable table is wider than a phone screen"

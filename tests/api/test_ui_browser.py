@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from api_support import add_key
-from browser_support import ARTIFACTS, open_browser, serious_axe_violations, serve
+from browser_support import ARTIFACTS, assert_accessible, assert_fits_a_phone, open_browser, serve
 from conftest import make_settings
 from ui_support import NEEDS_REVIEW_BODY, token_of
 
@@ -31,43 +31,6 @@ def served(tmp_path: Path, scorer) -> Iterator[tuple[str, Any]]:
         yield base, settings
 
 
-def _luminance(rgb: tuple[int, ...]) -> float:
-    def channel(value: int) -> float:
-        c = value / 255
-        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (channel(v) for v in rgb[:3])
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def contrast(foreground: str, background: str) -> float:
-    """WCAG contrast ratio of two CSS ``rgb(...)`` colours."""
-    fg, bg = (tuple(int(v) for v in re.findall(r"\d+", c)[:3]) for c in (foreground, background))
-    light, dark = sorted((_luminance(fg), _luminance(bg)), reverse=True)
-    return (light + 0.05) / (dark + 0.05)
-
-
-UNLABELLED_JS = """() => [...document.querySelectorAll('input, select, textarea')]
-  .filter(e => e.type !== 'hidden' && e.labels.length === 0 && !e.getAttribute('aria-label'))
-  .map(e => e.outerHTML)"""
-UNNAMED_GRAPHICS_JS = """() => [...document.querySelectorAll('svg, img')]
-  .filter(e => e.tagName === 'IMG' ? !e.hasAttribute('alt')
-       : !(e.getAttribute('role') === 'img' && e.getAttribute('aria-label') && e.querySelector('title')))
-  .map(e => e.outerHTML.slice(0, 120))"""
-COLOURS_JS = """(selector) => { const s = getComputedStyle(document.querySelector(selector));
-  return [s.color, s.backgroundColor]; }"""
-
-
-def _check_accessibility(page: Any) -> None:
-    assert page.evaluate(UNLABELLED_JS) == [], "every form control has a label"
-    assert page.evaluate(UNNAMED_GRAPHICS_JS) == [], "every image and SVG has a text alternative"
-    text, background = page.evaluate(COLOURS_JS, "body")
-    assert contrast(text, background) >= 7, (text, background)
-    link = page.evaluate("() => getComputedStyle(document.querySelector('a')).color")
-    assert contrast(link, background) >= 4.5, link
-    assert serious_axe_violations(page) == []
-
-
 def _create(base: str, headers: dict[str, str], **changes: Any) -> dict[str, Any]:
     response = httpx.post(f"{base}/v1/screenings", json={**NEEDS_REVIEW_BODY, **changes}, headers=headers, timeout=120)
     assert response.status_code == 201, response.text
@@ -77,7 +40,7 @@ def _create(base: str, headers: dict[str, str], **changes: Any) -> dict[str, Any
 def _sign_in(page: Any, base: str, path: str, token: str, lands: str) -> None:
     page.goto(f"{base}{path}")
     assert "/ui/sign-in?next=" in page.url, "an unauthenticated page goes to sign-in, remembering where"
-    _check_accessibility(page)
+    assert_accessible(page)
     page.get_by_label("API key").fill(token)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{base}{lands}")
@@ -88,7 +51,7 @@ def _check_list(page: Any) -> Any:
     assert "1 needs review" in page.locator("#counts").inner_text()
     needing = page.locator("section", has=page.get_by_role("heading", name=re.compile("Needs review first")))
     assert needing.get_by_role("link", name="cand-ui-1").count() == 1
-    _check_accessibility(page)
+    assert_accessible(page)
     page.keyboard.press("Tab")
     focused = page.evaluate(
         "() => [document.activeElement.textContent, getComputedStyle(document.activeElement).outlineStyle]"
@@ -107,7 +70,7 @@ def _check_evidence(page: Any) -> None:
     details = page.locator("details").first
     details.locator("summary").click()
     assert "reference" in details.inner_text()
-    _check_accessibility(page)
+    assert_accessible(page)
     assert "Model" in page.locator('tr[data-target="ownership"] .stands').inner_text()
 
 
@@ -128,13 +91,8 @@ def _override(page: Any, screening_id: str) -> None:
 
 
 def _check_phone_width(page: Any, base: str) -> None:
-    page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{base}/ui/screenings")
-    too_wide = page.evaluate(
-        "() => [...document.querySelectorAll('body *')].filter(e => e.closest('.table-scroll') === null"
-        " && e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + '.' + e.className)"
-    )
-    assert too_wide == [], f"{too_wide}: nothing but a scrollable table is wider than a phone screen"
+    assert_fits_a_phone(page)
     page.screenshot(path=str(ARTIFACTS / "ui-screenings-phone.png"), full_page=True)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from synthetic_policy import jsonl, policy_gold_lines, policy_rubric_dict
 
-from screening.calibration.agreement import agreement
+from screening.calibration.agreement import agreement, rounded_levels
 from screening.calibration.errors import CalibrationError, InvalidGold
 from screening.calibration.fit import calibrated_rubric, rubric_toml, write_rubric_toml
 from screening.calibration.gold import GoldSet, normalised_text, parse_gold
@@ -48,6 +48,23 @@ def recorded_report(scorer, policy_rubric, policy_gold) -> Iterator[tuple[Calibr
         patch.setattr(Scorer, "score_many", recording)
         report = calibration_report(scorer, policy_rubric, policy_gold, folds=5, seed=0, resamples=200)
     yield report, calls
+
+
+def test_points_are_the_pairs_behind_the_figures(recorded_report, policy_rubric, policy_gold) -> None:
+    """The per-answer points (for the plots) hold every rated answer once, and count into the confusion matrix."""
+    report, _ = recorded_report
+    assert len(report.points) == policy_gold.rating_count
+    assert sorted(p.human for p in report.points) == sorted(
+        round(r.level, 4) for a in policy_gold.answers for r in a.ratings
+    )
+    scale = policy_rubric.scale
+    confusion = np.zeros((scale.max - scale.min + 1,) * 2, dtype=int)
+    for p in report.points:
+        if p.after is not None:
+            human, model = rounded_levels(np.array([p.human, p.after]), scale)
+            confusion[human - scale.min, model - scale.min] += 1
+    assert confusion.tolist() == [list(row) for row in report.overall.after.confusion]
+    assert "candidate_id" not in msgspec.json.encode(report.points).decode(), "the points identify no one"
 
 
 # ---------------------------------------------------------------- gold validation (no model)
