@@ -18,6 +18,7 @@ from litestar.middleware import DefineMiddleware
 from api.auth import PUBLIC_PATHS, ApiKeyAuthentication, require_role
 from api.calibration_jobs import CalibrationJobs
 from api.controllers.calibrations import CalibrationController
+from api.controllers.greenhouse import GreenhouseController
 from api.controllers.keys import KeyController
 from api.controllers.reports import ReportController
 from api.controllers.rubrics import RubricController
@@ -26,8 +27,10 @@ from api.controllers.system import healthz, metrics, readyz
 from api.db.engine import check_migrated, create_engine, session_factory
 from api.dependencies import dependencies
 from api.errors import exception_handlers
+from api.greenhouse_worker import GreenhouseWork
 from api.metrics import Metrics, instrument_scorer
 from api.openapi import openapi_config
+from api.partner_secret import load_partner_secret
 from api.request_gate import RequestGate
 from api.rubric_parsing import RubricParser
 from api.services import Services
@@ -35,6 +38,7 @@ from api.settings import Settings
 from api.stores import SharedState
 from api.strict_json import StrictJSONRequest
 from api.ui import template_config, ui_routes
+from api.ui.candidate import candidate_router
 from api.ui.session import session_signer
 from screening.engine import build_scorer, method_named
 from screening.paths import builtin_rubrics_dir
@@ -88,6 +92,7 @@ def _lifespan(scorer: Scorer | None, factory: ScorerFactory | None) -> Callable[
         await check_migrated(services.engine)
         task = None
         calibrations = asyncio.create_task(CalibrationJobs(services).run_forever())
+        greenhouse = asyncio.create_task(app.state.greenhouse_work.run_forever())
         if scorer is not None:  # given a loaded model: ready as soon as start-up ends
             await _load_scorer(services, scorer, None)
         else:  # serve /healthz (and a 503 /readyz) while the model loads
@@ -97,9 +102,10 @@ def _lifespan(scorer: Scorer | None, factory: ScorerFactory | None) -> Callable[
         finally:
             if task is not None:
                 task.cancel()
-            calibrations.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await calibrations
+            for worker in (calibrations, greenhouse):
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
             await services.engine.dispose()
             await services.shared.close()
             services.rubric_parser.close()
@@ -126,6 +132,7 @@ def create_app(
         library=RubricLibrary.from_folder(builtin_rubrics_dir()),
         rubric_parser=RubricParser(settings.rubric_parse_seconds),
         limiter=anyio.CapacityLimiter(settings.scoring_concurrency),
+        partner_secret=load_partner_secret(settings),
     )
     factory = scorer_factory or (None if scorer is not None else default_scorer_factory(settings))
     return Litestar(
@@ -136,6 +143,8 @@ def create_app(
             CalibrationController,
             KeyController,
             ReportController,
+            GreenhouseController,
+            candidate_router(),
             healthz,
             readyz,
             metrics,
@@ -151,7 +160,11 @@ def create_app(
             DefineMiddleware(RequestGate, max_body_bytes=settings.max_body_bytes),
         ],
         state=State(
-            {"services": services, "ui_signer": session_signer(settings.session_secret, settings.session_hours)}
+            {
+                "services": services,
+                "ui_signer": session_signer(settings.session_secret, settings.session_hours),
+                "greenhouse_work": GreenhouseWork(services),  # its clock is what tests move forward
+            }
         ),
         template_config=template_config(),
         request_max_body_size=settings.max_body_bytes,

@@ -259,7 +259,12 @@ def openapi_config(settings: Settings | None = None) -> OpenAPIConfig:
             security_schemes={
                 "apiKey": SecurityScheme(
                     type="http", scheme="bearer", description="An API key from `screening keys create`."
-                )
+                ),
+                "greenhouseBasic": SecurityScheme(
+                    type="http",
+                    scheme="basic",
+                    description="Greenhouse's partner routes: an integration key as user name, empty password.",
+                ),
             }
         ),
         settings=settings,

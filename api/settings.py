@@ -55,6 +55,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     session_secret: Annotated[str, Meta(min_length=32, max_length=512)] | None = None  # signs review-page cookies
     session_hours: Annotated[float, Meta(gt=0, le=24)] = 8.0
     cookie_secure: bool | None = None  # None: Secure when the request came over https
+    # Greenhouse assessment partner (api/greenhouse_service.py): see README "Greenhouse"
+    public_url: Annotated[str, Meta(pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$", max_length=500)] | None = None
+    greenhouse_secret: Annotated[str, Meta(min_length=44, max_length=44)] | None = None  # a Fernet key
+    smtp_url: Annotated[str, Meta(pattern=r"^smtps?(\+starttls)?://", max_length=500)] | None = None
+    mail_from: Annotated[str, Meta(min_length=3, max_length=254)] = "screening@localhost"
+    candidate_link_days: Annotated[float, Meta(gt=0, le=90)] = 14.0
+    expose_candidate_links: bool = False  # integration keys may read a candidate's link (when there is no mail)
+    allow_private_callbacks: bool = False  # PATCH callbacks to loopback/private addresses (tests, closed networks)
+    greenhouse_poll_seconds: Annotated[float, Meta(gt=0, le=3600)] = 30.0
+    privacy_contact: Annotated[str, Meta(min_length=3, max_length=254)] | None = None  # shown to candidates
+    retention_days: Annotated[int, Meta(ge=1, le=3650)] | None = None  # shown to candidates when set
 
     @property
     def embedded(self) -> bool:
