@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import greenhouse_service
@@ -24,7 +24,13 @@ __all__ = ["GREENHOUSE_PATH", "GreenhouseController"]
 GREENHOUSE_PATH = "/partners/greenhouse"
 INTEGRATION = roles("integration")
 InterviewId = Annotated[
-    str, Parameter(description="The `partner_interview_id` that `send_test` returned.", min_length=1, max_length=40)
+    str,
+    QueryParameter(
+        name="partner_interview_id",
+        description="The `partner_interview_id` that `send_test` returned.",
+        min_length=1,
+        max_length=40,
+    ),
 ]
 NO_INVITATION = "No invitation with this `partner_interview_id` in this organisation."
 
@@ -82,7 +88,7 @@ class GreenhouseController(Controller):
         services: NamedDependency[Services],
         db_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
-        partner_interview_id: Annotated[str, Parameter(query="partner_interview_id", min_length=1, max_length=40)],
+        partner_interview_id: InterviewId,
     ) -> TestStatusOut:
         """``complete`` with the review page, the standing 0-100 score and flat metadata; else the state."""
         return await greenhouse_service.test_status(services, db_session, principal, partner_interview_id)
@@ -98,7 +104,7 @@ class GreenhouseController(Controller):
         services: NamedDependency[Services],
         db_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
-        partner_interview_id: Annotated[str, Parameter(query="partner_interview_id", min_length=1, max_length=40)],
+        partner_interview_id: InterviewId,
     ) -> dict[str, str]:
         """Only with ``SCREENING_EXPOSE_CANDIDATE_LINKS=true``: the link is a credential; each read is audited."""
         link = await greenhouse_service.exposed_link(services, db_session, principal, partner_interview_id)

@@ -16,7 +16,7 @@ from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.middleware import DefineMiddleware
-from litestar.params import Body, Parameter
+from litestar.params import Body, PathParameter, QueryParameter
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,7 +32,7 @@ __all__ = ["CANDIDATE_PREFIX", "candidate_router", "expected_csrf"]
 
 CANDIDATE_PREFIX = "/candidate"
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
-Token = Annotated[str, Parameter(min_length=1, max_length=candidate_service.MAX_TOKEN_CHARS)]
+Token = Annotated[str, PathParameter(min_length=1, max_length=candidate_service.MAX_TOKEN_CHARS)]
 ANSWER_FIELD = "answer-"
 HEADERS = {**PAGE_HEADERS, "Referrer-Policy": "no-referrer"}  # the link is a credential: never sent on
 
@@ -119,7 +119,7 @@ class CandidatePages(Controller):
         services: NamedDependency[Services],
         db_session: NamedDependency[AsyncSession],
         token: Token,
-        saved: Annotated[str | None, Parameter(max_length=1)] = None,
+        saved: Annotated[str | None, QueryParameter(max_length=1)] = None,
     ) -> Template:
         """The questions with the saved draft; a closed link says why."""
         async with _guarded(request):

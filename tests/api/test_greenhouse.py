@@ -19,6 +19,7 @@ from greenhouse_support import ANSWERS, SHORT_RUBRIC, basic, send_test_body, sho
 from sqlalchemy import select, update
 from ui_support import csrf_of
 
+from api.db.engine import create_engine, session_factory
 from api.db.models import AuditEvent, Invitation, Screening, utcnow
 from api.greenhouse_callback import CallbackRefused, check_target, next_attempt_at
 from api.partner_secret import PartnerSecret
@@ -326,3 +327,46 @@ async def test_callback_targets_are_checked() -> None:
     delays = [next_attempt_at(now, attempt) for attempt in range(1, 8)]
     assert [round((d - now).total_seconds() / 60) for d in delays[:6]] == [1, 15, 60, 120, 240, 480]
     assert delays[6] is None
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+async def test_mail_is_retried_while_smtp_is_down_and_links_are_exposed_only_when_allowed(tmp_path, scorer) -> None:
+    from api_support import add_key
+    from browser_support import free_port
+    from litestar.testing import AsyncTestClient
+
+    from api.app import create_app
+
+    settings = make_settings(
+        "embedded",
+        tmp_path,
+        public_url=PUBLIC,
+        greenhouse_secret=SECRET,
+        smtp_url=f"smtp://127.0.0.1:{free_port()}",  # nothing listens there
+        expose_candidate_links=True,
+        greenhouse_poll_seconds=0.2,
+    )
+    async with AsyncTestClient(create_app(settings, scorer=scorer)) as client:
+        admin = (await add_key(settings, "acme", "hr_admin"))[1]
+        gh = basic((await add_key(settings, "acme", "integration"))[1])
+        assert (await client.post("/v1/rubrics", json={"toml": short_rubric_toml()}, headers=admin)).status_code == 201
+        sent = await client.post(f"{GH}/send_test", json=send_test_body(), headers=gh)
+        assert sent.status_code == 200, "send_test answers at once, whatever the mail server does"
+        interview = sent.json()["partner_interview_id"]
+        engine = create_engine(settings.database_url)
+        try:
+            for _ in range(100):
+                async with session_factory(engine)() as session:
+                    row = await session.get(Invitation, interview)
+                if row.mail_error:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await engine.dispose()
+        assert row.mail_error and row.mail_sent_at is None and row.mail_attempts == 1
+        assert row.mail_next_at > utcnow() + timedelta(seconds=50), "retried after its backoff"
+        exposed = await client.get(f"{GH}/candidate_link", params={"partner_interview_id": interview}, headers=gh)
+        assert exposed.json() == {"candidate_url": PUBLIC + _link(interview)}
+        other = basic((await add_key(settings, "globex", "integration"))[1])
+        hidden = await client.get(f"{GH}/candidate_link", params={"partner_interview_id": interview}, headers=other)
+        assert_problem(hidden, 404, "not-found")

@@ -100,9 +100,9 @@ def test_the_greenhouse_flow(tmp_path: Path, scorer) -> None:
             greenhouse_poll_seconds=0.2,
         )
         app = create_app(settings, scorer=scorer)
+        admin = asyncio.run(add_key(settings, "acme", "hr_admin"))[1]
+        gh = basic(asyncio.run(add_key(settings, "acme", "integration"))[1])
         with serve(app, port), open_browser() as browser:
-            admin = asyncio.run(add_key(settings, "acme", "hr_admin"))[1]
-            gh = basic(asyncio.run(add_key(settings, "acme", "integration"))[1])
             assert (
                 httpx.post(f"{base}/v1/rubrics", json={"toml": short_rubric_toml()}, headers=admin).status_code == 201
             )
