@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import candidate_service
 from api.auth import failures_exhausted, note_failed_authentication
 from api.candidate_service import CandidateForm
-from api.domain import Conflict, DomainError, InvalidField, NotFound
+from api.domain import Conflict, InvalidField, NotFound
 from api.errors import to_api_error
 from api.services import Services
 from api.ui.access import PAGE_HEADERS, CsrfCheck
@@ -200,7 +200,7 @@ def candidate_router() -> Router:
         route_handlers=[CandidatePages],
         opt={"exclude_from_auth": True},
         middleware=[DefineMiddleware(CsrfCheck, expected=expected_csrf)],
-        exception_handlers={Exception: _closed_page, DomainError: _closed_page},
+        exception_handlers={Exception: _closed_page},
         response_headers=[ResponseHeader(name=name, value=value) for name, value in HEADERS.items()],
         include_in_schema=False,
     )

@@ -38,9 +38,11 @@ UNLABELLED_JS = """() => [...document.querySelectorAll('input, select, textarea'
 TEST_ID = 12345
 
 
-def _check(page) -> None:
+def _check(page, axe: bool = True) -> None:
+    """Labels on every control; axe-core (it needs the page's timers, so only where JavaScript is on)."""
     assert page.evaluate(UNLABELLED_JS) == [], "every answer box has a label"
-    assert serious_axe_violations(page) == []
+    if axe:
+        assert serious_axe_violations(page) == []
 
 
 async def _invitation(url: str, interview: str) -> Invitation:
@@ -57,7 +59,7 @@ def _answer_in_browser(browser, link: str) -> None:
     page = browser.new_page(javascript=False)
     page.goto(link)
     assert "Hello Ada" in page.content() and "EU AI Act" in page.content()
-    _check(page)
+    _check(page, axe=False)
     page.screenshot(path=str(ARTIFACTS / "candidate-page.png"), full_page=True)
     page.fill("#answer-broken-gift", ANSWERS["broken-gift"])
     page.click("button[value=save]")
@@ -67,6 +69,7 @@ def _answer_in_browser(browser, link: str) -> None:
     page = browser.new_page()
     page.goto(link)
     assert page.input_value("#answer-broken-gift") == ANSWERS["broken-gift"], "the draft came back"
+    _check(page)
     page.click("button[value=submit]")
     assert page.locator("#errors").is_visible() and page.get_attribute("#answer-sales-needs-figures", "aria-invalid")
     _check(page)
