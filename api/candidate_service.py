@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import msgspec
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import screening_service
@@ -235,7 +236,10 @@ async def score_submission(services: Services, invitation_id: str) -> str | None
     screening_id = msgspec.json.decode(body, type=_Created).id
     async with services.sessions() as session, session.begin():
         invitation = await session.get(Invitation, invitation_id, with_for_update=True, populate_existing=True)
-        if invitation is None or invitation.state != "submitted":
+        if invitation is None:  # the candidate was erased while the answers were scored: it stays erased
+            await session.execute(delete(Screening).where(Screening.id == screening_id))
+            return None
+        if invitation.state != "submitted":
             return None
         now = utcnow()
         invitation.screening_id, invitation.state = screening_id, "scored"
