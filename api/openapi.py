@@ -111,9 +111,9 @@ _SECONDS = {"type": "integer", "minimum": 0}
 _RESPONSE_HEADERS: dict[int, dict[str, dict[str, Any]]] = {
     401: {
         "WWW-Authenticate": {
-            "description": "How to authenticate: `Bearer`.",
+            "description": "How to authenticate: `Bearer` (`Basic` on Greenhouse's partner routes).",
             "required": True,
-            "schema": {"type": "string", "pattern": "^Bearer"},
+            "schema": {"type": "string", "pattern": "^(Bearer|Basic)"},
         },
     },
     415: {"Accept": {"description": "The accepted media type.", "schema": {"type": "string"}}},

@@ -33,6 +33,7 @@ InterviewId = Annotated[
     ),
 ]
 NO_INVITATION = "No invitation with this `partner_interview_id` in this organisation."
+NO_QUERY = "No `partner_interview_id` in the query, or a NUL character in it."
 
 
 class GreenhouseController(Controller):
@@ -81,7 +82,7 @@ class GreenhouseController(Controller):
         "/test_status",
         operation_id="greenhouseTestStatus",
         summary="Greenhouse: the state of an invitation, and the result once complete",
-        responses=problem_responses(*KEYED, 403, 422, notes={404: NO_INVITATION}),
+        responses=problem_responses(*KEYED, 403, 422, notes={400: NO_QUERY, 404: NO_INVITATION}),
     )
     async def test_status(
         self,
@@ -97,7 +98,9 @@ class GreenhouseController(Controller):
         "/candidate_link",
         operation_id="greenhouseCandidateLink",
         summary="The candidate's link, where the operator allows it (no mail)",
-        responses=problem_responses(*KEYED, 403, 422, notes={404: NO_INVITATION + " Or links are not exposed."}),
+        responses=problem_responses(
+            *KEYED, 403, 422, notes={400: NO_QUERY, 404: NO_INVITATION + " Or links are not exposed."}
+        ),
     )
     async def candidate_link(
         self,
