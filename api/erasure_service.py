@@ -57,8 +57,8 @@ async def purge_deleted(engine: AsyncEngine) -> None:
 
 async def erase(services: Services, session: AsyncSession, principal: Principal, candidate_id: str) -> tuple[int, int]:
     """Erase every screening, rated (gold) answer, Greenhouse invitation (with its draft) and the
-    self-identification of a candidate, and scrub
-    them from stored calibration results; ``(records erased, last audit seq)``.
+    self-identification of a candidate, and scrub them from stored calibration results;
+    ``(records erased, last audit seq)``.
 
     404 when the organisation holds nothing of the candidate.
     """
