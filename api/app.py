@@ -18,6 +18,7 @@ from litestar.middleware import DefineMiddleware
 from api.auth import PUBLIC_PATHS, ApiKeyAuthentication, require_role
 from api.calibration_jobs import CalibrationJobs
 from api.controllers.calibrations import CalibrationController
+from api.controllers.greenhouse import GreenhouseController
 from api.controllers.keys import KeyController
 from api.controllers.reports import ReportController
 from api.controllers.rubrics import RubricController
@@ -27,8 +28,10 @@ from api.controllers.webhooks import WebhookController
 from api.db.engine import check_migrated, create_engine, session_factory
 from api.dependencies import dependencies
 from api.errors import exception_handlers
+from api.greenhouse_worker import GreenhouseWork
 from api.metrics import Metrics, instrument_scorer
 from api.openapi import openapi_config
+from api.partner_secret import load_partner_secret
 from api.request_gate import RequestGate
 from api.rubric_parsing import RubricParser
 from api.services import Services
@@ -36,6 +39,7 @@ from api.settings import Settings
 from api.stores import SharedState
 from api.strict_json import StrictJSONRequest
 from api.ui import template_config, ui_routes
+from api.ui.candidate import candidate_router
 from api.ui.session import session_signer
 from api.webhook_delivery import WebhookSender
 from api.webhook_events import WAKE_KEY
@@ -93,6 +97,7 @@ def _lifespan(scorer: Scorer | None, factory: ScorerFactory | None) -> Callable[
         calibrations = asyncio.create_task(CalibrationJobs(services).run_forever())
         sender = WebhookSender(services.sessions, services.settings, services.metrics, wake=services.webhook_wake)
         webhooks = asyncio.create_task(sender.run_forever())
+        greenhouse = asyncio.create_task(app.state.greenhouse_work.run_forever())
         if scorer is not None:  # given a loaded model: ready as soon as start-up ends
             await _load_scorer(services, scorer, None)
         else:  # serve /healthz (and a 503 /readyz) while the model loads
@@ -102,7 +107,7 @@ def _lifespan(scorer: Scorer | None, factory: ScorerFactory | None) -> Callable[
         finally:
             if task is not None:
                 task.cancel()
-            for loop_task in (calibrations, webhooks):
+            for loop_task in (calibrations, webhooks, greenhouse):
                 loop_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await loop_task
@@ -136,6 +141,7 @@ def create_app(
         rubric_parser=RubricParser(settings.rubric_parse_seconds),
         limiter=anyio.CapacityLimiter(settings.scoring_concurrency),
         webhook_wake=webhook_wake,
+        partner_secret=load_partner_secret(settings),
     )
     factory = scorer_factory or (None if scorer is not None else default_scorer_factory(settings))
     return Litestar(
@@ -147,6 +153,8 @@ def create_app(
             KeyController,
             ReportController,
             WebhookController,
+            GreenhouseController,
+            candidate_router(),
             healthz,
             readyz,
             metrics,
@@ -162,7 +170,11 @@ def create_app(
             DefineMiddleware(RequestGate, max_body_bytes=settings.max_body_bytes),
         ],
         state=State(
-            {"services": services, "ui_signer": session_signer(settings.session_secret, settings.session_hours)}
+            {
+                "services": services,
+                "ui_signer": session_signer(settings.session_secret, settings.session_hours),
+                "greenhouse_work": GreenhouseWork(services),  # its clock is what tests move forward
+            }
         ),
         template_config=template_config(),
         request_max_body_size=settings.max_body_bytes,

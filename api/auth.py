@@ -6,6 +6,8 @@ rate-limited per client address (a key-guessing loop is slowed, not served at fu
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import secrets
 import time
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from api.services import Services
 
 __all__ = [
+    "BASIC_AUTH_PATHS",
     "KEY_HEADER",
     "PUBLIC_PATHS",
     "ROLES",
@@ -38,6 +41,7 @@ __all__ = [
     "over_rate_limit",
     "require_role",
     "roles",
+    "token_from",
 ]
 
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -45,7 +49,10 @@ TOKEN_PREFIX = "scr"
 KEY_HEADER = "Authorization"  # the one documented way: ``Authorization: Bearer <key>``
 PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics", "/schema")  # everything else needs a key
 MAX_TOKEN_CHARS = 200
+# Partner routes whose caller can only send HTTP Basic (Greenhouse: the key as user name, empty password).
+BASIC_AUTH_PATHS = ("/partners/greenhouse/",)
 _UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="screening"'}
+_UNAUTHORIZED_BASIC = {"WWW-Authenticate": 'Basic realm="screening", charset="UTF-8"'}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +85,37 @@ def roles(*allowed: Role) -> dict[str, Any]:
     return {"roles": frozenset(allowed)}
 
 
-def _token_from(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+def _basic_allowed(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    return connection.scope["path"].startswith(BASIC_AUTH_PATHS)
+
+
+def _basic_user(value: str) -> str | None:
+    """The user name of HTTP Basic credentials (the key; the password is ignored), or ``None`` if malformed."""
+    if len(value) > 4 * MAX_TOKEN_CHARS:
+        return None
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    user, separator, _ = decoded.partition(":")
+    return user if separator else None
+
+
+def token_from(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The key of ``Authorization: Bearer <key>``, or of ``Basic base64(<key>:)`` on :data:`BASIC_AUTH_PATHS`."""
     scheme, _, value = connection.headers.get("authorization", "").partition(" ")
     value = value.strip()
-    if scheme.lower() != "bearer" or not value or len(value) > MAX_TOKEN_CHARS or not value.isascii():
+    if scheme.lower() == "basic" and _basic_allowed(connection):
+        value = _basic_user(value) or ""
+    elif scheme.lower() != "bearer":
+        return None
+    if not value or len(value) > MAX_TOKEN_CHARS or not value.isascii():
         return None
     return value
+
+
+def _challenge(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, str]:
+    return _UNAUTHORIZED_BASIC if _basic_allowed(connection) else _UNAUTHORIZED
 
 
 def _rate_limited(limit: int, now: float, detail: str) -> ApiError:
@@ -110,7 +142,7 @@ async def _refuse(services: Services, connection: ASGIConnection[Any, Any, Any, 
     """A 401, or a 429 once this client address has failed too often this minute."""
     if await note_failed_authentication(services, connection):
         return _too_many_failures(services.settings.auth_failures_per_minute, time.time())
-    return ApiError(401, "unauthorized", "Unauthorized", detail, headers=_UNAUTHORIZED)
+    return ApiError(401, "unauthorized", "Unauthorized", detail, headers=_challenge(connection))
 
 
 async def note_failed_authentication(services: Services, connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
@@ -151,9 +183,14 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
         services: Services = connection.app.state.services
         if exhausted := await failures_exhausted(services, connection):
             raise exhausted  # before any lookup: a guessing loop gets no answer about keys
-        token = _token_from(connection)
+        token = token_from(connection)
         if token is None:
-            raise await _refuse(services, connection, f"Send an API key: `{KEY_HEADER}: Bearer <key>`.")
+            how = (
+                "Basic with the key as user name and an empty password"
+                if _basic_allowed(connection)
+                else "Bearer <key>"
+            )
+            raise await _refuse(services, connection, f"Send an API key: `{KEY_HEADER}: {how}`.")
         key = await key_for_token(services, token)
         if key is None or key.revoked_at is not None:
             raise await _refuse(services, connection, "The API key is unknown or revoked.")

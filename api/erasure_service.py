@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api import idempotency
 from api.auth import Principal
-from api.db import calibrations, repo
+from api.db import calibrations, invitations, repo
 from api.db.engine import BUSY_TIMEOUT_MS
 from api.db.models import WebhookDelivery
 from api.domain import NotFound
@@ -33,6 +33,7 @@ ERASED_TABLES = (
     "calibrations",
     "webhook_deliveries",
     "webhook_attempts",
+    "greenhouse_invitations",
 )
 CHECKPOINT_WAIT_MS = 2000  # a reader holding the WAL must not stall the erasure (or other writers) for long
 
@@ -67,8 +68,9 @@ async def _erase_webhook_deliveries(session: AsyncSession, org_id: str, candidat
 
 
 async def erase(services: Services, session: AsyncSession, principal: Principal, candidate_id: str) -> tuple[int, int]:
-    """Erase every screening, rated (gold) answer, webhook delivery and the self-identification of a candidate,
-    and scrub them from stored calibration results; ``(records erased, last audit seq)``.
+    """Erase every screening, rated (gold) answer, webhook delivery, Greenhouse invitation (with its draft)
+    and the self-identification of a candidate, and scrub them from stored calibration results;
+    ``(records erased, last audit seq)``.
 
     404 when the organisation holds nothing of the candidate.
     """
@@ -77,12 +79,14 @@ async def erase(services: Services, session: AsyncSession, principal: Principal,
         had_demographics = await repo.delete_demographics(session, principal.org_id, candidate_id)
         gold = await calibrations.erase_gold(session, principal.org_id, candidate_id, ids)
         hooks = await _erase_webhook_deliveries(session, principal.org_id, candidate_id)
-        if not ids and not had_demographics and not gold:
+        invited = await invitations.erase_candidate(session, principal.org_id, candidate_id)
+        if not ids and not had_demographics and not gold and not invited:
             raise NotFound.plain("No data of this candidate in this organisation (none, or already erased).")
         erased = ["answers", "reports", "reviews", "candidate reference"]
         erased += ["self-identification"] if had_demographics else []
         erased += ["rated answers (calibration gold)"] if gold else []
         erased += ["webhook deliveries naming them"] if hooks else []
+        erased += ["Greenhouse invitations (email, draft answers, link)"] if invited else []
         details = {"reason": "data-protection erasure request", "erased": erased}
         last = 0
         for screening_id in ids or [None]:

@@ -112,9 +112,9 @@ _SECONDS = {"type": "integer", "minimum": 0}
 _RESPONSE_HEADERS: dict[int, dict[str, dict[str, Any]]] = {
     401: {
         "WWW-Authenticate": {
-            "description": "How to authenticate: `Bearer`.",
+            "description": "How to authenticate: `Bearer` (`Basic` on Greenhouse's partner routes).",
             "required": True,
-            "schema": {"type": "string", "pattern": "^Bearer"},
+            "schema": {"type": "string", "pattern": "^(Bearer|Basic)"},
         },
     },
     415: {"Accept": {"description": "The accepted media type.", "schema": {"type": "string"}}},
@@ -267,7 +267,12 @@ def openapi_config(settings: Settings | None = None) -> OpenAPIConfig:
             security_schemes={
                 "apiKey": SecurityScheme(
                     type="http", scheme="bearer", description="An API key from `screening keys create`."
-                )
+                ),
+                "greenhouseBasic": SecurityScheme(
+                    type="http",
+                    scheme="basic",
+                    description="Greenhouse's partner routes: an integration key as user name, empty password.",
+                ),
             }
         ),
         settings=settings,

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from api.domain import NotReady
 from api.metrics import Metrics
+from api.partner_secret import PartnerSecret
 from api.rubric_parsing import RubricParser
 from api.settings import Settings
 from api.stores import SharedState
@@ -39,6 +40,8 @@ class Services:
     limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(2))
     calibration_wake: asyncio.Event = field(default_factory=asyncio.Event)  # set: a calibration was queued
     webhook_wake: asyncio.Event = field(default_factory=asyncio.Event)  # set: a commit wrote webhook events
+    partner_secret: PartnerSecret | None = None  # the Greenhouse integration's (None: not configured)
+    greenhouse_wake: asyncio.Event = field(default_factory=asyncio.Event)  # set: mail, scoring or a callback is due
 
     def ready_scorer(self) -> Scorer:
         """Return the scorer, or raise 503 while the model is still loading."""

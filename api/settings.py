@@ -66,6 +66,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     review_link_minutes: Annotated[int, Meta(ge=1, le=24 * 60)] = 15  # one-time sign-in links expire after this
     # the base of the links handed out (behind a proxy); else the request's own scheme and host
     public_url: Annotated[str, Meta(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", max_length=500)] | None = None
+    # Greenhouse assessment partner (api/greenhouse_service.py): see README "Greenhouse"
+    greenhouse_secret: Annotated[str, Meta(min_length=44, max_length=44)] | None = None  # a Fernet key
+    smtp_url: Annotated[str, Meta(pattern=r"^smtps?(\+starttls)?://", max_length=500)] | None = None
+    mail_from: Annotated[str, Meta(min_length=3, max_length=254)] = "screening@localhost"
+    candidate_link_days: Annotated[float, Meta(gt=0, le=90)] = 14.0
+    expose_candidate_links: bool = False  # integration keys may read a candidate's link (when there is no mail)
+    allow_private_callbacks: bool = False  # PATCH callbacks to loopback/private addresses (tests, closed networks)
+    greenhouse_poll_seconds: Annotated[float, Meta(gt=0, le=3600)] = 30.0
+    privacy_contact: Annotated[str, Meta(min_length=3, max_length=254)] | None = None  # shown to candidates
+    retention_days: Annotated[int, Meta(ge=1, le=3650)] | None = None  # shown to candidates when set
 
     @property
     def embedded(self) -> bool:

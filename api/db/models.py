@@ -29,6 +29,7 @@ __all__ = [
     "DemographicRecord",
     "GoldAnswerRecord",
     "IdempotencyKey",
+    "Invitation",
     "ModelResult",
     "Review",
     "ReviewLink",
@@ -359,3 +360,59 @@ class WebhookAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     duration_ms: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Invitation(Base):
+    """A Greenhouse ``send_test``: the candidate's link to answer one rubric, and what happened to it.
+
+    ``id`` is the ``partner_interview_id`` Greenhouse holds (random). The candidate's link carries a
+    token derived from the server secret; only its sha256 is stored. ``state`` runs ``sent`` ->
+    ``started`` -> ``submitted`` -> ``scored`` (or ``failed``). Three small outboxes live on the row,
+    each a due time that a worker claims by moving it forward (its lease) and then clears or
+    reschedules: the candidate's email (``mail_*``), scoring after a submission that could not be
+    scored at once (``score_*``) and the PATCH to Greenhouse (``callback_*``).
+    """
+
+    __tablename__ = "greenhouse_invitations"
+    __table_args__ = (
+        UniqueConstraint(
+            "org_id", "rubric_id", "email", "application_id", name="uq_greenhouse_invitations_org_rubric_email_app"
+        ),
+        Index("ix_greenhouse_invitations_org_candidate", "org_id", "candidate_id"),
+        Index("ix_greenhouse_invitations_mail_next_at", "mail_next_at"),
+        Index("ix_greenhouse_invitations_score_next_at", "score_next_at"),
+        Index("ix_greenhouse_invitations_callback_next_at", "callback_next_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64))
+    rubric_id: Mapped[str] = mapped_column(String(64))
+    rubric_version: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(32))  # the integration key that sent it
+    candidate_id: Mapped[str] = mapped_column(String(200))  # Greenhouse's person id
+    application_id: Mapped[str] = mapped_column(String(200))
+    first_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    profile_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    callback_url: Mapped[str] = mapped_column(Text)
+    callback_credential: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # Fernet-sealed key
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    state: Mapped[str] = mapped_column(String(16))  # sent | started | submitted | scored | failed
+    draft: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # {question_id: text} as JSON
+    screening_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    review_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    mail_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    mail_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    mail_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    mail_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    score_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    score_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    score_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    callback_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    callback_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    callback_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    callback_done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,6 +8,7 @@ its ``opt`` says ``ui_public``, and every unsafe request needs the CSRF token bo
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote
 
@@ -158,11 +159,18 @@ def _expected_csrf(scope: Scope, signer: CookieSigner) -> tuple[str | None, Sess
     return (session.csrf, session) if session is not None else (None, None)
 
 
-class CsrfCheck:
-    """ASGI middleware of the UI router: an unsafe request must be a bounded form carrying the cookie's CSRF token."""
+CsrfExpected = Callable[["Scope", Any], "str | None"]  # (scope, app state) -> the token a form must carry
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class CsrfCheck:
+    """ASGI middleware of the UI router: an unsafe request must be a bounded form carrying the cookie's CSRF token.
+
+    ``expected`` replaces where the token comes from (the candidate page binds it to its link, not a cookie).
+    """
+
+    def __init__(self, app: ASGIApp, expected: CsrfExpected | None = None) -> None:
         self.app = app
+        self.expected = expected
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the form's ``csrf_token`` against the session (or sign-in) cookie; 403 without a match."""
@@ -186,7 +194,10 @@ class CsrfCheck:
         if "\x00" in text or "%00" in text:
             raise UiRefused(400, "Malformed form", "The form contains a NUL character.")
         sent = dict(parse_qsl(text, keep_blank_values=True)).get("csrf_token", "")
-        expected, session = _expected_csrf(scope, state.ui_signer)
+        if self.expected is not None:
+            expected, session = self.expected(scope, state), None
+        else:
+            expected, session = _expected_csrf(scope, state.ui_signer)
         if session is not None and await signed_out(state.services, session):
             expected = None
         if expected is None or not hmac.compare_digest(sent.encode(), expected.encode()):

@@ -15,6 +15,7 @@ import msgspec
 import pytest
 import schemathesis
 from api_support import add_key
+from cryptography.fernet import Fernet
 from litestar import Litestar
 from schemathesis import Case
 from schemathesis.config import SchemathesisConfig
@@ -43,6 +44,8 @@ REFUSED_BY_STATED_RULES = {
     "adverseImpactReportCsv": ["422"],
     "createWebhook": ["422"],  # a URL that is not https or names a private address (SCREENING_WEBHOOK_ALLOW_*)
     "listWebhookDeliveries": ["422"],  # `before` that is not an ISO 8601 time
+    # Greenhouse: a test id that is no rubric, a callback that is not https, no application id anywhere
+    "greenhouseSendTest": ["422"],
 }
 ACCEPTED = ["2xx", "401", "403", "404", "409", "410", "429"]
 
@@ -53,7 +56,12 @@ def _config(token: str, *, mode: str = "all", parameters: dict[str, str] | None 
         {
             "seed": 20251130,
             "suppress-health-check": ["all"],
-            "auth": {"openapi": {"apiKey": {"bearer": token}}},
+            "auth": {
+                "openapi": {
+                    "apiKey": {"bearer": token},
+                    "greenhouseBasic": {"username": token, "password": ""},  # Greenhouse's partner routes
+                }
+            },
             "parameters": parameters or {},
             "generation": {"mode": mode, "max-examples": 20, "no-shrink": True, "deterministic": True},
             "phases": {"stateful": {"enabled": False}},
@@ -90,7 +98,13 @@ def _app(request: pytest.FixtureRequest, settings: Settings, scorer: Any) -> tup
     # schemathesis 4.32's `from_fixture` reads `node._nodeid`, which pytest 9.2 no longer has (it names subtests)
     request.node._nodeid = request.node.nodeid
     # No rate limits here: thousands of requests a minute from one key and one address are the point
-    unlimited = msgspec.structs.replace(settings, rate_limit_per_minute=0, auth_failures_per_minute=0)
+    unlimited = msgspec.structs.replace(
+        settings,
+        rate_limit_per_minute=0,
+        auth_failures_per_minute=0,
+        public_url="https://screening.example",  # the Greenhouse routes are configured
+        greenhouse_secret=Fernet.generate_key().decode(),
+    )
     return create_app(unlimited, scorer=scorer), unlimited
 
 
@@ -157,7 +171,8 @@ def test_every_keyed_operation_documents_401_and_problem_details(document: dict[
         if path in PUBLIC:
             assert "401" not in responses and "security" not in operation, (method, path)
         else:
-            assert operation["security"] == [{"apiKey": []}], (method, path)
+            scheme = "greenhouseBasic" if path.startswith("/partners/greenhouse/") else "apiKey"
+            assert operation["security"] == [{scheme: []}], (method, path)
             assert {"401", "429", "503"} <= responses.keys(), (method, path, sorted(responses))
         for status, response in responses.items():
             if int(status) >= 400:
