@@ -24,6 +24,7 @@ from api.db import invitations, repo
 from api.db.models import Invitation, utcnow
 from api.decision import decide
 from api.domain import InvalidField, NotFound, Unavailable
+from api.greenhouse_callback import check_callback_url
 from api.greenhouse_schemas import GreenhouseCandidate, PartnerTest, SendTestIn, SendTestOut, TestStatusOut
 from api.partner_secret import PartnerSecret
 from api.rendering import decode_report
@@ -36,7 +37,6 @@ from screening.report import ScaleInfo
 __all__ = [
     "COMPLETE",
     "candidate_link",
-    "check_callback_url",
     "configured",
     "exposed_link",
     "list_tests",
@@ -95,18 +95,6 @@ def _ids(candidate: GreenhouseCandidate) -> tuple[str, str]:
             fields=[(path, "the application id is missing (also not in candidate.greenhouse_profile_url)")],
         )
     return person or f"application-{application}", application
-
-
-def check_callback_url(url: str, allow_private: bool) -> None:
-    """The callback must be an https URL with a host (plain http only where private callbacks are allowed)."""
-    parts = urlsplit(url)
-    problem = None
-    if parts.scheme != "https" and not (allow_private and parts.scheme == "http"):
-        problem = "must be an https URL"
-    elif not parts.hostname or parts.username is not None or parts.password is not None:
-        problem = "must name a host (and no user name or password)"
-    if problem:
-        raise InvalidField(f"url: {problem}", fields=[("url", problem)])
 
 
 def _test_id(value: str) -> tuple[str, str | None]:

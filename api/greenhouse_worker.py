@@ -24,8 +24,10 @@ from api import candidate_service, greenhouse_service
 from api.candidate_mail import invitation_message, send_message
 from api.db import invitations
 from api.db.models import Invitation, utcnow
-from api.greenhouse_callback import CallbackRefused, next_attempt_at, patch_complete
+from api.greenhouse_callback import TIMEOUT_SECONDS, USER_AGENT, CallbackFailed, next_attempt_at, patch_complete
+from api.outbound import PinnedHttp
 from api.services import Services
+from api.webhook_addresses import DeniedAddress
 
 __all__ = ["LEASE", "MAIL_BACKOFF_MINUTES", "MAX_SCORE_ATTEMPTS", "GreenhouseWork"]
 
@@ -43,7 +45,7 @@ class GreenhouseWork:
         self.services = services
         self.clock = clock
         self.wake = services.greenhouse_wake
-        self.client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        self.http = PinnedHttp(timeout=TIMEOUT_SECONDS, user_agent=USER_AGENT)
 
     async def run_forever(self) -> None:
         """Run due jobs; between them, wait to be woken or for the next poll."""
@@ -59,7 +61,7 @@ class GreenhouseWork:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.wake.wait(), self.services.settings.greenhouse_poll_seconds)
         finally:
-            await self.client.aclose()
+            await self.http.aclose()
 
     async def run_one(self) -> bool:
         """Run one due job of any outbox; ``False`` when none was due."""
@@ -127,8 +129,8 @@ class GreenhouseWork:
             await self._finish(invitation_id, "callback", attempt, callback_next_at=None, callback_error=error)
             return
         try:
-            await patch_complete(self.client, row.callback_url, api_key, self.services.settings.allow_private_callbacks)
-        except (CallbackRefused, httpx.HTTPError) as exc:
+            await patch_complete(self.http, row.callback_url, api_key, self.services.settings.allow_private_callbacks)
+        except (DeniedAddress, CallbackFailed, httpx.HTTPError) as exc:
             retry = next_attempt_at(self.clock(), attempt)
             log.warning("invitation %s: callback attempt %d failed: %s", invitation_id, attempt, _said(exc))
             values: dict[str, object] = {"callback_next_at": retry, "callback_error": _said(exc)}

@@ -18,9 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
-import ssl
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,8 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.db.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
 from api.metrics import Metrics
+from api.outbound import JITTER, MAX_ATTEMPTS, RETRY_MINUTES, PinnedHttp, retry_delay, trusted_cas
 from api.settings import Settings
-from api.webhook_addresses import DeniedAddress, resolve_target
+from api.webhook_addresses import DeniedAddress
 from api.webhook_signature import EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, sign
 
 __all__ = [
@@ -47,20 +46,8 @@ __all__ = [
 
 log = logging.getLogger("api.webhooks")
 Clock = Callable[[], datetime]
-RETRY_MINUTES = (1, 15, 60, 120, 240, 480)
-MAX_ATTEMPTS = len(RETRY_MINUTES) + 1  # the first try and one per retry
-JITTER = 0.1  # each wait is its nominal length times a uniform factor in [1 - JITTER, 1 + JITTER]
 USER_AGENT = "attitude-screening-webhooks/1"
 ERROR_CHARS = 500
-POOLED_HOSTS = 64  # receivers' host names whose connections are kept open between rounds
-
-
-def retry_delay(attempt: int, rng: random.Random) -> timedelta | None:
-    """How long after failed attempt ``attempt`` (1-based) to try again; ``None`` after the last one."""
-    if attempt >= MAX_ATTEMPTS:
-        return None
-    minutes = RETRY_MINUTES[attempt - 1] * rng.uniform(1 - JITTER, 1 + JITTER)
-    return timedelta(minutes=minutes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,44 +143,21 @@ class WebhookSender:
         self.clock = clock
         self.wake = wake or asyncio.Event()
         self.rng = rng or random.Random()
-        self.verify = _trusted(settings)  # SCREENING_WEBHOOK_CA_FILE's CAs, or certifi's
-        self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
-        self._closing: set[asyncio.Task[None]] = set()  # evicted pools being closed
+        self.http = PinnedHttp(
+            timeout=settings.webhook_timeout_seconds,
+            user_agent=USER_AGENT,
+            verify=trusted_cas(settings.webhook_ca_file),  # SCREENING_WEBHOOK_CA_FILE's CAs, or certifi's
+            max_connections=settings.webhook_concurrency,
+        )
 
     @property
     def lease(self) -> timedelta:
         """How long a claimed delivery is held: the send's timeout with room for resolving and storing."""
         return timedelta(seconds=3 * self.settings.webhook_timeout_seconds + 30)
 
-    def _http(self, host: str) -> httpx.AsyncClient:
-        """The connection pool of one host name (LRU, at most :data:`POOLED_HOSTS`).
-
-        Pools are per host name because connections are keyed by the pinned address: a connection whose
-        TLS was verified for another name on the same address must not carry this host's events.
-        """
-        client = self._clients.pop(host, None)
-        if client is None:
-            client = httpx.AsyncClient(
-                follow_redirects=False,
-                timeout=self.settings.webhook_timeout_seconds,
-                trust_env=False,  # no proxy from the environment: it would bypass the address check
-                headers={"User-Agent": USER_AGENT},
-                verify=self.verify,
-                limits=httpx.Limits(max_connections=self.settings.webhook_concurrency),
-            )
-        self._clients[host] = client  # the most recently used last
-        while len(self._clients) > POOLED_HOSTS:
-            _, oldest = self._clients.popitem(last=False)
-            closing = asyncio.create_task(oldest.aclose())
-            self._closing.add(closing)
-            closing.add_done_callback(self._closing.discard)
-        return client
-
     async def aclose(self) -> None:
         """Close every connection."""
-        clients, self._clients = list(self._clients.values()), OrderedDict()
-        for client in clients:
-            await client.aclose()
+        await self.http.aclose()
 
     async def run_forever(self) -> None:
         """Send due deliveries; between rounds, wait to be woken (a commit with events) or for the next poll."""
@@ -243,28 +207,14 @@ class WebhookSender:
         return _Outcome(status, error, _ms(start))
 
     async def _post(self, job: _Job) -> int:
-        target = await resolve_target(job.url, allow_private=self.settings.webhook_allow_private)
-        timestamp = int(self.clock().timestamp())
         headers = {
-            "Host": target.host_header,
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(job.secret, job.payload, timestamp),
+            SIGNATURE_HEADER: sign(job.secret, job.payload, int(self.clock().timestamp())),
             EVENT_ID_HEADER: job.event_id,
             EVENT_TYPE_HEADER: job.event_type,
         }
-        extensions = {"sni_hostname": target.host} if job.url.startswith("https") else {}
-        client = self._http(target.host)
-        refused: httpx.ConnectError | None = None
-        for url in target.urls:  # the next checked address when one cannot be reached
-            request = client.build_request("POST", url, content=job.payload, headers=headers, extensions=extensions)
-            try:
-                response = await client.send(request, stream=True)  # the body is never read
-            except httpx.ConnectError as exc:
-                refused = exc
-                continue
-            await response.aclose()
-            return response.status_code
-        raise refused or httpx.ConnectError("no address to connect to")
+        allow_private = self.settings.webhook_allow_private
+        return await self.http.send("POST", job.url, allow_private=allow_private, headers=headers, content=job.payload)
 
     async def _finish(self, results: list[tuple[_Job, _Outcome | None]]) -> None:
         """Store a round's outcomes in one transaction, except for deliveries taken over, redelivered or deleted
@@ -335,13 +285,6 @@ class WebhookSender:
             f"webhook endpoint {endpoint.id} of organisation {endpoint.org_id} disabled: "
             f"delivery {row.id} exhausted {row.attempts} attempts (last: {row.last_error})"
         )
-
-
-def _trusted(settings: Settings) -> ssl.SSLContext | bool:
-    """The CAs receivers' certificates are checked against (``True``: certifi's bundle)."""
-    if settings.webhook_ca_file is None:
-        return True
-    return ssl.create_default_context(cafile=settings.webhook_ca_file)
 
 
 def _refusal(status: int) -> str | None:
