@@ -1,4 +1,4 @@
-"""``screening serve``, ``screening db migrate`` and ``screening keys create|list|revoke``."""
+"""``screening serve``, ``screening worker``, ``screening db migrate`` and ``screening keys create|list|revoke``."""
 
 from __future__ import annotations
 
@@ -74,6 +74,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     os.environ.update({f"SCREENING_{k.upper()}": str(v) for k, v in overrides.items()})
     exec_server()  # a fresh process: on an ONNX backend it never imports torch
     return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from api.worker import run_worker
+
+    settings = _settings()
+    _require_migrated(settings)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return asyncio.run(run_worker(settings, args.concurrency or settings.worker_concurrency))
 
 
 def _cmd_migrate(_: argparse.Namespace) -> int:
@@ -169,6 +181,12 @@ def register(commands: Any) -> None:
     serve.add_argument("--port", type=int, help="port (default $SCREENING_PORT or 8000)")
     serve.add_argument("--workers", type=int, help="worker processes (default $SCREENING_WORKERS or 1)")
     serve.set_defaults(handler=_cmd_serve)
+
+    worker = commands.add_parser(
+        "worker", help="run screening jobs: load the model once, take jobs from the database (and Redis, if set)"
+    )
+    worker.add_argument("--concurrency", type=int, help="batches at once (default $SCREENING_WORKER_CONCURRENCY or 2)")
+    worker.set_defaults(handler=_cmd_worker)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api import idempotency
 from api.auth import Principal
-from api.db import calibrations, repo
+from api.db import calibrations, jobs, repo
 from api.db.engine import BUSY_TIMEOUT_MS
 from api.domain import NotFound
 from api.services import Services
@@ -64,11 +64,13 @@ async def erase(services: Services, session: AsyncSession, principal: Principal,
         ids, keys = await repo.erase_candidate(session, principal.org_id, candidate_id)
         had_demographics = await repo.delete_demographics(session, principal.org_id, candidate_id)
         gold = await calibrations.erase_gold(session, principal.org_id, candidate_id, ids)
-        if not ids and not had_demographics and not gold:
+        queued = await jobs.erase_candidate_items(session, principal.org_id, candidate_id)
+        if not ids and not had_demographics and not gold and not queued:
             raise NotFound.plain("No data of this candidate in this organisation (none, or already erased).")
         erased = ["answers", "reports", "reviews", "candidate reference"]
         erased += ["self-identification"] if had_demographics else []
         erased += ["rated answers (calibration gold)"] if gold else []
+        erased += ["answers in screening jobs"] if queued else []
         details = {"reason": "data-protection erasure request", "erased": erased}
         last = 0
         for screening_id in ids or [None]:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -88,6 +88,11 @@ class Metrics:
             ["operation"],
             registry=self.registry,
         )
+        self.dead_letters = Counter(
+            "screening_job_dead_letters",
+            "Screening-job items this process gave up on after their last attempt (dead-lettered).",
+            registry=self.registry,
+        )
         self.cache_counts: dict[str, tuple[int, int]] = {"idempotency": (0, 0)}
         self.scorer: Scorer | None = None
         self.local_registry = CollectorRegistry()  # per-process figures, never summed over workers
@@ -114,6 +119,20 @@ class Metrics:
         combined = CollectorRegistry()
         MultiProcessCollector(combined)
         return generate_latest(combined) + generate_latest(self.local_registry)
+
+    @staticmethod
+    def job_items(counts: dict[str, int]) -> bytes:
+        """The screening-job items of every organisation per state, from the database (the queue's truth)."""
+        registry = CollectorRegistry()
+        gauge = Gauge(
+            "screening_job_items",
+            "Screening-job items per state, read from the database; dead_letter: failed after every attempt.",
+            ["state"],
+            registry=registry,
+        )
+        for state, count in sorted(counts.items()):
+            gauge.labels(state).set(count)
+        return generate_latest(registry)
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """ASGI middleware counting, timing and logging requests by route template.

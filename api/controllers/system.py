@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from litestar import Response, get
 from litestar.di import NamedDependency
 from sqlalchemy import text
 
+from api.db import jobs
 from api.domain import NotReady
 from api.metrics import CONTENT_TYPE
 from api.openapi import NOT_READY, problem_responses
 from api.services import Services
 
 __all__ = ["healthz", "metrics", "readyz"]
+
+log = logging.getLogger("api")
 
 PUBLIC = {"exclude_from_auth": True}
 
@@ -66,5 +70,11 @@ async def readyz(services: NamedDependency[Services]) -> dict[str, Any]:
     media_type=CONTENT_TYPE,
 )
 async def metrics(services: NamedDependency[Services]) -> Response[bytes]:
-    """Request counts and latencies, scoring latency, encoder batch sizes, cache hit rate, degraded state."""
-    return Response(content=services.metrics.render(), media_type=CONTENT_TYPE)
+    """Request counts and latencies, scoring latency, encoder batch sizes, cache hit rate, screening jobs."""
+    body = services.metrics.render()
+    try:
+        async with services.sessions() as session:
+            body += services.metrics.job_items(await jobs.item_counts(session))
+    except Exception as exc:  # the process's own figures still answer while the database is down
+        log.warning("metrics: job counts not read: %s", type(exc).__name__)
+    return Response(content=body, media_type=CONTENT_TYPE)
