@@ -6,6 +6,10 @@ idempotency key, so an item run twice (its worker was killed after storing) repl
 instead of making a second. Between them the claimed items of one rubric are scored in one
 ``score_many`` call: their answers go to the encoder in shared batches, across jobs.
 
+The item's lease, not the idempotency lock a synchronous call holds, keeps two workers off one
+item (a killed worker's Redis lock would stall the next for minutes); a synchronous call racing
+a single job with the same key is settled by the key's unique row: the second to store replays.
+
 An item whose request cannot succeed (its answers no longer fit, the candidate was erased) fails at
 once; any other failure is retried after ``job_retry_seconds`` until ``job_max_attempts``, then the
 item is dead-lettered: failed, with the last problem, counted in ``/metrics``. A worker that stops
@@ -25,7 +29,7 @@ from datetime import timedelta
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import idempotency, screening_service
+from api import screening_service
 from api.auth import Principal
 from api.db import jobs
 from api.db.models import ScreeningJob, ScreeningJobItem
@@ -136,13 +140,12 @@ class JobRunner:
         async with self.services.sessions() as session:
             rows = await jobs.items_of(session, [pk for pk, _ in claims])
         work = [_Work((item.pk, unfinished[item.pk]), item, _principal(job)) for item, job in rows]
-        async with contextlib.AsyncExitStack() as locks:
-            ready = [w for w in work if await self._checked(w, locks, unfinished)]
-            for group in _by_rubric(ready):
-                await self._score(group, unfinished)
+        ready = [w for w in work if await self._checked(w, unfinished)]
+        for group in _by_rubric(ready):
+            await self._score(group, unfinished)
 
-    async def _checked(self, work: _Work, locks: contextlib.AsyncExitStack, unfinished: dict[int, int]) -> bool:
-        """Decode, lock the key and check the item; ``True`` when it waits for its report."""
+    async def _checked(self, work: _Work, unfinished: dict[int, int]) -> bool:
+        """Decode and check the item; ``True`` when it waits for its report."""
         if work.claim[1] > self.max_attempts:
             stopped = ApiError(
                 500,
@@ -157,9 +160,6 @@ class JobRunner:
             return False
         try:
             work.data = _body_decoder.decode(work.item.body)
-            await locks.enter_async_context(
-                idempotency.held(self.services.shared, work.principal, work.item.idempotency_key)
-            )
             async with self.services.sessions() as session:
                 found = await screening_service.prepare(
                     self.services, session, work.principal, work.data, work.item.idempotency_key

@@ -218,6 +218,8 @@ async def accept_single(
     digest = idempotency.request_hash(data)
     if (replay := await _replayed(session, principal, key, digest)) is not None:
         return await _out(session, replay), False
+    if key is not None:  # a key a synchronous call used with another body is refused now, not when run
+        await idempotency.recorded_screening(services.shared, services.metrics, session, principal, key, digest)
     await screening_service.check(services, session, principal, data)
     await screening_service.end_reads(session)
     job = _new_job(principal, "single", 1, key, digest)

@@ -138,7 +138,11 @@ async def test_a_batch_is_scored_with_progress_and_one_record_per_line(client, k
     for item, line in zip(items, lines, strict=True):
         record = (await client.get(f"/v1/screenings/{item['screening_id']}", headers=ats)).json()
         assert record["application_id"] == line["application_id"]
-    assert await count(settings, ScreeningRow) == 6
+    # scored together with the batch's other lines, each report is still the one a lone sync call makes
+    sync = await client.post("/v1/screenings", json=lines[4], headers=ats)
+    batched = await client.get(f"/v1/screenings/{items[4]['screening_id']}", headers=ats)
+    assert raw_report(batched.content) == raw_report(sync.content)
+    assert await count(settings, ScreeningRow) == 7
     scraped = (await client.get("/metrics")).text
     assert 'screening_job_items{state="scored"} 6.0' in scraped
 

@@ -36,6 +36,7 @@ from api.settings import Settings
 
 pytestmark = pytest.mark.asyncio
 READY_LINE = "slot(s) taking screening jobs"
+START_SECONDS = 900  # loading the model and fitting the rubric's level models: ~90 s alone on 2 busy cores
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def workers(env: dict[str, str], logs: Path, count_: int = 1) -> Iterator[list[s
                         stderr=subprocess.STDOUT,
                     )
                 )
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + START_SECONDS
         for proc, path in zip(procs, paths, strict=True):
             while READY_LINE not in path.read_text():
                 assert proc.poll() is None, path.read_text()
