@@ -3,8 +3,8 @@
 Builds ``--answers`` answers as 5-answer screenings (held-out answers of the built-in rubric, each
 given a distinct closing sentence so no two texts are the same and nothing is served from a cache),
 encodes the same texts with the raw encoder (answers/s at batch 32: the baseline), then starts two
-``screening worker`` processes on the database and Redis given (default: the test servers of
-``scripts/services.sh``), waits until both have loaded the model, queues the whole set as one NDJSON
+``screening worker`` processes on the database given (emptied first; default: a new SQLite file)
+and Redis (default: ``$SCREENING_TEST_REDIS_URL`` of ``scripts/services.sh``), waits until both have loaded the model, queues the whole set as one NDJSON
 batch job and times it to the last stored record: first with both workers, then with one (the other
 stopped with SIGTERM). Prints answers/s for each, the scaling ratio, and the ratio to the encoder.
 
@@ -140,7 +140,9 @@ def main() -> None:
     parser.add_argument("--answers", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=2, help="batches at once per worker")
     parser.add_argument("--batch-size", type=int, default=32, help="SCREENING_JOB_BATCH_SIZE")
-    parser.add_argument("--database-url", default=os.environ.get("SCREENING_TEST_POSTGRES_URL"))
+    parser.add_argument(
+        "--database-url", help="a database to EMPTY and use (default: a new SQLite file); e.g. a PostgreSQL one"
+    )
     parser.add_argument("--redis-url", default=os.environ.get("SCREENING_TEST_REDIS_URL"))
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="benchmark-workers-"))

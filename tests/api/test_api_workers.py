@@ -110,13 +110,14 @@ async def test_a_worker_killed_mid_job_loses_and_doubles_nothing(client, key, se
     job_id = accepted.json()["id"]
     env = worker_env(settings, cache_dir)
     with workers(env, tmp_path, 2) as (victim, survivor):
-        deadline = time.monotonic() + 300
-        while (done := await scored_items(settings)) < 2:
+        deadline = time.monotonic() + 600
+        # both workers are mid-batch when as many items run as the two can claim at once
+        while await count(settings, ScreeningJobItem, status="running") < 2 * settings.job_batch_size:
             assert time.monotonic() < deadline and victim.poll() is None
             await asyncio.sleep(0.05)
-        os.kill(victim.pid, signal.SIGKILL)  # mid-job: its claimed batch is left leased
+        os.kill(victim.pid, signal.SIGKILL)  # mid-batch: its claimed items are left leased
         victim.wait(timeout=30)
-        assert done < total
+        assert await scored_items(settings) < total
         job = await finished(client, ats, job_id, seconds=600)
         assert survivor.poll() is None
     assert job["status"] == "scored" and job["progress"] == {
