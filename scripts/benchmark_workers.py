@@ -168,6 +168,7 @@ def main() -> None:
     print(f"raw encoder (batch 32, same texts): {encoder:.1f} answers/s")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCREENING_") or k.startswith("SCREENING_TEST_")}
     env.update(
+        SCREENING_CACHE_DIR=str(default_cache_dir()),  # the model this process just used: none is built
         SCREENING_DATABASE_URL=database_url,
         SCREENING_REDIS_PREFIX=prefix,
         SCREENING_JOB_BATCH_SIZE=str(args.batch_size),

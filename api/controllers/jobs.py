@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import HeaderParameter, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,13 +19,16 @@ from api.request_gate import content_type, read_body
 from api.schemas import JobItemPage, JobStatus, ScreeningJobOut
 from api.services import Services
 
-__all__ = ["NDJSON_TYPES", "ScreeningJobController", "job_response"]
+__all__ = ["JOB_BEFORE", "NDJSON_TYPES", "ScreeningJobController", "job_response"]
 
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl")
 JobId = Annotated[str, Parameter(description="The job's id.", max_length=40)]
 READ = roles("integration", "recruiter", "hr_admin")
 NO_JOB = "No such job in this key's organisation."
 BATCH_INVALID = "Some lines have problems (each as `line N: field` in `errors`); nothing was queued."
+JOB_BEFORE = ResponseSpec(
+    data_container=ScreeningJobOut, description="This Idempotency-Key already made this job (same body): that job."
+)
 LOCATION = ResponseHeader(name="Location", description="The job's URL, to poll.", documentation_only=True)
 
 
@@ -52,9 +56,12 @@ class ScreeningJobController(Controller):
         summary="Queue a batch of screenings (NDJSON)",
         request_max_body_size=None,  # bounded below by SCREENING_MAX_BATCH_BYTES
         response_headers=[LOCATION],
-        responses=problem_responses(
-            *KEYED, 400, 403, 409, 413, 415, 422, notes={422: BATCH_INVALID, 409: "Idempotency-Key reused."}
-        ),
+        responses={
+            200: JOB_BEFORE,
+            **problem_responses(
+                *KEYED, 400, 403, 409, 413, 415, 422, notes={422: BATCH_INVALID, 409: "Idempotency-Key reused."}
+            ),
+        },
     )
     async def create_batch(
         self,

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import demographics_service, erasure_service, job_service, review_service, screening_service
 from api.auth import Principal, roles
-from api.controllers.jobs import job_response
+from api.controllers.jobs import JOB_BEFORE, job_response
 from api.db import repo
 from api.openapi import (
     BAD_LIST_QUERY,
@@ -78,6 +78,7 @@ class ScreeningController(Controller):
         opt=roles("integration"),
         summary="Score a candidate's answers and store the report",
         responses={
+            200: JOB_BEFORE,
             202: ResponseSpec(
                 data_container=ScreeningJobOut,
                 description="With `Prefer: respond-async`: checked and queued; poll the job at `Location`.",
