@@ -19,6 +19,7 @@ from api.auth import PUBLIC_PATHS, ApiKeyAuthentication, require_role
 from api.calibration_jobs import CalibrationJobs
 from api.controllers.calibrations import CalibrationController
 from api.controllers.greenhouse import GreenhouseController
+from api.controllers.jobs import ScreeningJobController
 from api.controllers.keys import KeyController
 from api.controllers.reports import ReportController
 from api.controllers.rubrics import RubricController
@@ -29,6 +30,8 @@ from api.db.engine import check_migrated, create_engine, session_factory
 from api.dependencies import dependencies
 from api.errors import exception_handlers
 from api.greenhouse_worker import GreenhouseWork
+from api.job_dispatch import JobDispatch, saq_queue
+from api.job_runner import JobRunner
 from api.metrics import Metrics, instrument_scorer
 from api.openapi import openapi_config
 from api.partner_secret import load_partner_secret
@@ -48,7 +51,7 @@ from screening.paths import builtin_rubrics_dir
 from screening.rubric import RubricLibrary
 from screening.scorer import Scorer
 
-__all__ = ["create_app", "default_scorer_factory"]
+__all__ = ["build_services", "create_app", "default_scorer_factory", "load_scorer"]
 
 log = logging.getLogger("api")
 ScorerFactory = Callable[[], Scorer]
@@ -70,7 +73,7 @@ def default_scorer_factory(settings: Settings) -> ScorerFactory:
     return build
 
 
-async def _load_scorer(services: Services, scorer: Scorer | None, factory: ScorerFactory | None) -> None:
+async def load_scorer(services: Services, scorer: Scorer | None, factory: ScorerFactory | None) -> None:
     """Load the model (unless given), pre-encode the built-in rubrics and fit their newest versions, off the loop."""
     try:
         if scorer is None:
@@ -98,19 +101,25 @@ def _lifespan(scorer: Scorer | None, factory: ScorerFactory | None) -> Callable[
         sender = WebhookSender(services.sessions, services.settings, services.metrics, wake=services.webhook_wake)
         webhooks = asyncio.create_task(sender.run_forever())
         greenhouse = asyncio.create_task(app.state.greenhouse_work.run_forever())
+        screening_jobs = None
+        if services.settings.runs_jobs_in_process:  # the embedded default: no `screening worker` needed
+            screening_jobs = asyncio.create_task(JobRunner(services).run_forever())
         if scorer is not None:  # given a loaded model: ready as soon as start-up ends
-            await _load_scorer(services, scorer, None)
+            await load_scorer(services, scorer, None)
         else:  # serve /healthz (and a 503 /readyz) while the model loads
-            task = asyncio.create_task(_load_scorer(services, None, factory))
+            task = asyncio.create_task(load_scorer(services, None, factory))
         try:
             yield
         finally:
             if task is not None:
                 task.cancel()
-            for loop_task in (calibrations, webhooks, greenhouse):
-                loop_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await loop_task
+            for loop_task in (calibrations, webhooks, greenhouse, screening_jobs):
+                if loop_task is not None:
+                    loop_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await loop_task
+            if services.job_dispatch is not None:
+                await services.job_dispatch.close()
             await services.engine.dispose()
             await services.shared.close()
             services.rubric_parser.close()
@@ -118,14 +127,8 @@ def _lifespan(scorer: Scorer | None, factory: ScorerFactory | None) -> Callable[
     return lifespan
 
 
-def create_app(
-    settings: Settings, scorer: Scorer | None = None, *, scorer_factory: ScorerFactory | None = None
-) -> Litestar:
-    """Build the app.
-
-    With ``scorer`` the model is not loaded again; otherwise ``scorer_factory`` (default: the real
-    model from settings) runs in the background at start-up and ``/readyz`` says 503 until it is done.
-    """
+def build_services(settings: Settings, *, blocking_queue: bool = False) -> Services:
+    """Everything a process serving or running screenings holds, from settings (the model loads later)."""
     engine = create_engine(settings.database_url)
     metrics_ = Metrics()
     sessions = session_factory(engine)
@@ -143,10 +146,25 @@ def create_app(
         webhook_wake=webhook_wake,
         partner_secret=load_partner_secret(settings),
     )
+    queue = saq_queue(settings, blocking=blocking_queue)
+    services.job_dispatch = JobDispatch(settings, services.sessions, services.job_wake, queue)
+    return services
+
+
+def create_app(
+    settings: Settings, scorer: Scorer | None = None, *, scorer_factory: ScorerFactory | None = None
+) -> Litestar:
+    """Build the app.
+
+    With ``scorer`` the model is not loaded again; otherwise ``scorer_factory`` (default: the real
+    model from settings) runs in the background at start-up and ``/readyz`` says 503 until it is done.
+    """
+    services = build_services(settings)
     factory = scorer_factory or (None if scorer is not None else default_scorer_factory(settings))
     return Litestar(
         route_handlers=[
             ScreeningController,
+            ScreeningJobController,
             CandidateController,
             RubricController,
             CalibrationController,

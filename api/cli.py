@@ -1,4 +1,4 @@
-"""``screening serve``, ``screening init``, ``screening db migrate`` and ``screening keys create|list|revoke``."""
+"""``screening serve``, ``screening init``, ``screening worker``, ``screening db migrate`` and ``screening keys create|list|revoke``."""
 
 from __future__ import annotations
 
@@ -103,6 +103,18 @@ def _cmd_init(args: argparse.Namespace) -> int:
     )
     print(created.token)
     return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from api.worker import run_worker
+
+    settings = _settings()
+    _prepare_database(settings)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return asyncio.run(run_worker(settings, args.concurrency or settings.worker_concurrency))
 
 
 def _cmd_migrate(_: argparse.Namespace) -> int:
@@ -217,6 +229,11 @@ def register(commands: Any) -> None:
     init.add_argument("--org", default="default", type=_org, help="the organisation of the key (default: default)")
     init.add_argument("--name", default="first administrator", type=_key_name, help="a note: who holds the key")
     init.set_defaults(handler=_cmd_init)
+    worker = commands.add_parser(
+        "worker", help="run screening jobs: load the model once, take jobs from the database (and Redis, if set)"
+    )
+    worker.add_argument("--concurrency", type=int, help="batches at once (default $SCREENING_WORKER_CONCURRENCY or 2)")
+    worker.set_defaults(handler=_cmd_worker)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api import idempotency
 from api.auth import Principal
-from api.db import calibrations, invitations, repo
+from api.db import calibrations, invitations, jobs, repo
 from api.db.engine import BUSY_TIMEOUT_MS
 from api.db.models import WebhookDelivery
 from api.domain import NotFound
@@ -80,13 +80,15 @@ async def erase(services: Services, session: AsyncSession, principal: Principal,
         gold = await calibrations.erase_gold(session, principal.org_id, candidate_id, ids)
         hooks = await _erase_webhook_deliveries(session, principal.org_id, candidate_id)
         invited = await invitations.erase_candidate(session, principal.org_id, candidate_id)
-        if not ids and not had_demographics and not gold and not invited:
+        queued = await jobs.erase_candidate_items(session, principal.org_id, candidate_id)
+        if not ids and not had_demographics and not gold and not invited and not queued:
             raise NotFound.plain("No data of this candidate in this organisation (none, or already erased).")
         erased = ["answers", "reports", "reviews", "candidate reference"]
         erased += ["self-identification"] if had_demographics else []
         erased += ["rated answers (calibration gold)"] if gold else []
         erased += ["webhook deliveries naming them"] if hooks else []
         erased += ["Greenhouse invitations (email, draft answers, link)"] if invited else []
+        erased += ["answers in screening jobs"] if queued else []
         details = {"reason": "data-protection erasure request", "erased": erased}
         last = 0
         for screening_id in ids or [None]:

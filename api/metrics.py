@@ -111,6 +111,11 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="mostrecent",
         )
+        self.dead_letters = Counter(
+            "screening_job_dead_letters",
+            "Screening-job items this process gave up on after their last attempt (dead-lettered).",
+            registry=self.registry,
+        )
         self.cache_counts: dict[str, tuple[int, int]] = {"idempotency": (0, 0)}
         self.scorer: Scorer | None = None
         self.local_registry = CollectorRegistry()  # per-process figures, never summed over workers
@@ -137,6 +142,20 @@ class Metrics:
         combined = CollectorRegistry()
         MultiProcessCollector(combined)
         return generate_latest(combined) + generate_latest(self.local_registry)
+
+    @staticmethod
+    def job_items(counts: dict[str, int]) -> bytes:
+        """The screening-job items of every organisation per state, from the database (the queue's truth)."""
+        registry = CollectorRegistry()
+        gauge = Gauge(
+            "screening_job_items",
+            "Screening-job items per state, read from the database; dead_letter: failed after every attempt.",
+            ["state"],
+            registry=registry,
+        )
+        for state, count in sorted(counts.items()):
+            gauge.labels(state).set(count)
+        return generate_latest(registry)
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """ASGI middleware counting, timing and logging requests by route template.

@@ -201,6 +201,21 @@ def _add_examples(operation: dict[str, Any]) -> None:
             media["examples"] = {name: {"value": REQUEST_EXAMPLES[name]} for name in names}
 
 
+RAW_BODIES: dict[str, dict[str, Any]] = {
+    "createScreeningBatch": {
+        "required": True,
+        "description": "One `createScreening` body (JSON) per line; blank lines are skipped, lines keep their numbers.",
+        "content": {
+            "application/x-ndjson": {
+                "schema": {"type": "string"},
+                "example": msgspec.json.encode(REQUEST_EXAMPLES["ScreeningIn"]).decode() + "\n",
+            }
+        },
+    }
+}
+"""Bodies read by the handler itself (not decoded by Litestar), by operation id."""
+
+
 def finish_document(document: dict[str, Any], *, settings: Settings | None = None) -> dict[str, Any]:
     """Add to the rendered document what route decorators and Structs cannot express (see the module docstring)."""
     components = document.get("components", {}).get("schemas", {})
@@ -212,6 +227,8 @@ def finish_document(document: dict[str, Any], *, settings: Settings | None = Non
         _set(components, "AnswerIn", "text", maxLength=settings.max_answer_chars)
     for operation in _operations(document):
         _add_examples(operation)
+        if operation.get("operationId") in RAW_BODIES:
+            operation["requestBody"] = RAW_BODIES[operation["operationId"]]
         responses: dict[str, Any] = operation["responses"]
         for status, response in list(responses.items()):
             code = int(status)

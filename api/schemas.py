@@ -35,6 +35,13 @@ __all__ = [
     "FitIn",
     "FitOut",
     "HistoryEntry",
+    "JobFieldError",
+    "JobItemOut",
+    "JobItemPage",
+    "JobKind",
+    "JobProblem",
+    "JobProgress",
+    "JobStatus",
     "KeyIn",
     "KeyOut",
     "ListSort",
@@ -501,3 +508,66 @@ class FitOut(_Out):
 
     calibration_id: str
     rubric: RubricValidation
+
+
+JobStatus = Literal["queued", "running", "scored", "failed"]
+JobKind = Literal["single", "batch"]
+
+
+class JobProblem(_Out):
+    """RFC 9457 problem details: why a job or one of its screenings failed (or which lines were left out)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: tuple[JobFieldError, ...] = ()
+
+
+class JobFieldError(_Out):
+    """One bad field (for a batch, ``line N: field``)."""
+
+    path: str
+    message: str
+
+
+class JobProgress(_Out):
+    """How far a job has come: screenings to score, scored and failed."""
+
+    total: int
+    waiting: int  # not finished yet (queued or running)
+    scored: int
+    failed: int
+    rejected_lines: int
+
+
+class ScreeningJobOut(_Out):
+    """An asynchronous screening job: poll it until ``status`` is ``scored`` or ``failed``."""
+
+    id: str
+    kind: JobKind
+    status: JobStatus
+    progress: JobProgress
+    screening_id: str | None  # a single job's record, once scored
+    problem: JobProblem | None  # a single job's failure, or a batch's left-out lines (partial=allow)
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+class JobItemOut(_Out):
+    """One screening of a job: its NDJSON line, state, record (once scored) or problem (once failed)."""
+
+    line: int
+    status: JobStatus
+    attempts: int
+    screening_id: str | None
+    problem: JobProblem | None
+    dead_letter: bool
+
+
+class JobItemPage(_Out):
+    """A page of a job's screenings in line order; pass ``next_after`` as ``after`` for the next page."""
+
+    items: tuple[JobItemOut, ...]
+    next_after: int | None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 import msgspec
 from sqlalchemy import select
@@ -23,14 +24,19 @@ from screening.report import Answer, CandidateAnswers, CandidateReport
 from screening.scorer import validate_answers
 
 __all__ = [
+    "Pending",
     "audit_log",
+    "check",
+    "check_answers",
     "create",
     "end_reads",
     "export",
     "list_page",
+    "prepare",
     "read_audited",
     "rescore",
     "status_counts",
+    "store",
     "view",
     "view_for_review",
 ]
@@ -106,27 +112,57 @@ async def create(
         return await _create_once(services, session, principal, data, key)
 
 
-async def _replayed(
-    services: Services, session: AsyncSession, principal: Principal, key: str, digest: str
-) -> bytes | None:
-    screening_id = await idempotency.recorded_screening(
-        services.shared, services.metrics, session, principal, key, digest
+@dataclass(frozen=True, eq=False)
+class Pending:
+    """A checked request waiting for its report: what :func:`store` needs besides the report."""
+
+    data: ScreeningIn
+    key: str | None
+    digest: str
+    candidate: CandidateAnswers
+    entry: RubricEntry
+
+
+async def check(services: Services, session: AsyncSession, principal: Principal, data: ScreeningIn) -> RubricEntry:
+    """Every check a request passes before the model runs (limits, rubric, answers); the rubric it uses."""
+    _check_limits(services, data)
+    entry = await resolve(
+        session, services.library, services.rubric_parser, principal.org_id, data.rubric.id, data.rubric.version
     )
-    if screening_id is None:
-        return None
-    return await render(session, await repo.get_screening(session, principal.org_id, screening_id))
+    check_answers(services, data, entry)
+    return entry
 
 
-async def _create_once(
-    services: Services, session: AsyncSession, principal: Principal, data: ScreeningIn, key: str | None
-) -> bytes:
-    digest = idempotency.request_hash(data)
-    if key is not None and (replayed := await _replayed(services, session, principal, key, digest)):
-        return replayed
-    candidate = CandidateAnswers(
+def check_answers(services: Services, data: ScreeningIn, entry: RubricEntry) -> None:
+    """The checks of :func:`check` once the rubric is resolved (pure: safe in a worker thread)."""
+    _check_limits(services, data)
+    problems = validate_answers(entry.rubric, _candidate(data))
+    if problems:
+        raise InvalidInput(problems)
+
+
+def _candidate(data: ScreeningIn) -> CandidateAnswers:
+    return CandidateAnswers(
         candidate_id=data.candidate_id,
         answers=tuple(Answer(question_id=a.question_id, text=a.text) for a in data.answers),
     )
+
+
+async def prepare(
+    services: Services, session: AsyncSession, principal: Principal, data: ScreeningIn, key: str | None
+) -> str | Pending:
+    """The id of the record ``key`` already made (409 for another body), or the checked request to score.
+
+    Call it, score, then :func:`store`, under :func:`idempotency.held` when there is a key.
+    """
+    digest = idempotency.request_hash(data)
+    if key is not None:
+        recorded = await idempotency.recorded_screening(
+            services.shared, services.metrics, session, principal, key, digest
+        )
+        if recorded is not None:
+            return recorded
+    candidate = _candidate(data)
     entry = await resolve(
         session, services.library, services.rubric_parser, principal.org_id, data.rubric.id, data.rubric.version
     )
@@ -134,7 +170,28 @@ async def _create_once(
     problems = validate_answers(entry.rubric, candidate)
     if problems:
         raise InvalidInput(problems)
-    report = await services.score(entry.rubric, candidate)
+    return Pending(data=data, key=key, digest=digest, candidate=candidate, entry=entry)
+
+
+async def _rendered(session: AsyncSession, principal: Principal, screening_id: str) -> bytes:
+    return await render(session, await repo.get_screening(session, principal.org_id, screening_id))
+
+
+async def _create_once(
+    services: Services, session: AsyncSession, principal: Principal, data: ScreeningIn, key: str | None
+) -> bytes:
+    found = await prepare(services, session, principal, data, key)
+    if isinstance(found, str):
+        return await _rendered(session, principal, found)
+    report = await services.score(found.entry.rubric, found.candidate)
+    return (await store(services, session, principal, found, report))[1]
+
+
+async def store(
+    services: Services, session: AsyncSession, principal: Principal, pending: Pending, report: CandidateReport
+) -> tuple[str, bytes]:
+    """Store a scored request in one transaction: ``(record id, record)``; a key stored first meanwhile replays."""
+    data, key, digest, entry = pending.data, pending.key, pending.digest, pending.entry
     blob = msgspec.json.encode(report)
     now = utcnow()
     screening = Screening(
@@ -148,7 +205,7 @@ async def _create_once(
         rubric_source=entry.source,
         status=report.status,
         model_status=report.status,
-        answers=msgspec.json.encode(candidate),
+        answers=msgspec.json.encode(pending.candidate),
         report=blob,
         result_seq=1,
         created_by=principal.key_id,
@@ -191,15 +248,17 @@ async def _create_once(
         if key is None:
             raise
         # another worker (without a shared lock: Redis down) stored this key first
-        replayed = await _replayed(services, session, principal, key, digest)
-        if replayed is None:
+        recorded = await idempotency.recorded_screening(
+            services.shared, services.metrics, session, principal, key, digest
+        )
+        if recorded is None:
             raise
-        return replayed
+        return recorded, await _rendered(session, principal, recorded)
     # committed: nothing after this point may report the request as failed
     if key is not None:
         ttl = services.settings.idempotency_ttl_seconds
         await idempotency.remember(services.shared, principal, key, digest, screening.id, ttl)
-    return body
+    return screening.id, body
 
 
 async def list_page(

@@ -11,6 +11,7 @@ import anyio.to_thread
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from api.domain import NotReady
+from api.job_dispatch import JobDispatch
 from api.metrics import Metrics
 from api.partner_secret import PartnerSecret
 from api.rubric_parsing import RubricParser
@@ -42,6 +43,8 @@ class Services:
     webhook_wake: asyncio.Event = field(default_factory=asyncio.Event)  # set: a commit wrote webhook events
     partner_secret: PartnerSecret | None = None  # the Greenhouse integration's (None: not configured)
     greenhouse_wake: asyncio.Event = field(default_factory=asyncio.Event)  # set: mail, scoring or a callback is due
+    job_wake: asyncio.Event = field(default_factory=asyncio.Event)  # set: screening-job items were queued
+    job_dispatch: JobDispatch | None = None  # wakes whoever runs screening jobs (set by ``build_services``)
 
     def ready_scorer(self) -> Scorer:
         """Return the scorer, or raise 503 while the model is still loading."""
@@ -57,6 +60,16 @@ class Services:
         report = await anyio.to_thread.run_sync(scorer.score, rubric, candidate, limiter=self.limiter)
         self.metrics.scoring.observe(time.perf_counter() - start)
         return report
+
+    async def score_many(self, rubric: Rubric, candidates: list[CandidateAnswers]) -> list[CandidateReport]:
+        """Score several candidates in one worker thread, their answers encoded in shared batches."""
+        scorer = self.ready_scorer()
+        start = time.perf_counter()
+        reports = await anyio.to_thread.run_sync(scorer.score_many, rubric, candidates, limiter=self.limiter)
+        elapsed = (time.perf_counter() - start) / max(1, len(candidates))
+        for _ in candidates:
+            self.metrics.scoring.observe(elapsed)
+        return reports
 
     async def prepared(self, rubric: Rubric) -> PreparedRubric:
         """The scorer's prepared rubric (encoded and fitted off the loop); 503 while the model loads."""

@@ -50,6 +50,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     calibration_lease_seconds: Annotated[float, Meta(ge=10, le=24 * 3600)] = 120.0
     calibration_resamples: Annotated[int, Meta(ge=0, le=10_000)] = 1000
     calibration_max_answers: Annotated[int, Meta(ge=2, le=100_000)] = 2000
+    job_batch_size: Annotated[int, Meta(ge=1, le=512)] = 32  # job items a worker claims and scores together
+    job_lease_seconds: Annotated[float, Meta(ge=1, le=24 * 3600)] = 60.0
+    job_max_attempts: Annotated[int, Meta(ge=1, le=100)] = 3  # then the item is dead-lettered (failed)
+    job_retry_seconds: Annotated[float, Meta(ge=0, le=24 * 3600)] = 5.0
+    job_poll_seconds: Annotated[float, Meta(gt=0, le=3600)] = 2.0  # in-process runner and the reconciler
+    in_process_jobs: bool | None = None  # None: in process without Redis, by `screening worker` with it
+    worker_concurrency: Annotated[int, Meta(ge=1, le=64)] = 2
+    max_batch_lines: Annotated[int, Meta(ge=1, le=100_000)] = 10_000
+    max_batch_bytes: Annotated[int, Meta(ge=1024, le=512 * 1024 * 1024)] = 64 * 1024 * 1024
     what_if_limit: Annotated[int, Meta(ge=0, le=100_000)] = 500
     webhook_timeout_seconds: Annotated[float, Meta(gt=0, le=60)] = 10.0
     webhook_poll_seconds: Annotated[float, Meta(gt=0, le=3600)] = 5.0
@@ -81,6 +90,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def embedded(self) -> bool:
         """True without Redis: caches, rate limits and idempotency keys live in memory."""
         return self.redis_url is None
+
+    @property
+    def runs_jobs_in_process(self) -> bool:
+        """Whether the API process itself runs screening jobs (the default without Redis)."""
+        return self.embedded if self.in_process_jobs is None else self.in_process_jobs
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-__all__ = ["LockTimeout", "SharedState"]
+__all__ = ["LockTimeout", "SharedState", "redis_client"]
 
 log = logging.getLogger("api")
 
@@ -36,12 +36,15 @@ class LockTimeout(Exception):
     """Another request held the lock for longer than the caller would wait."""
 
 
-def _redis_client(url: str) -> Redis:
-    """A client that fails fast when Redis is down and reconnects at once when it is back."""
+def redis_client(url: str, *, socket_timeout: float | None = 2.0) -> Redis:
+    """A client that fails fast when Redis is down and reconnects at once when it is back.
+
+    ``socket_timeout=None`` is for a client that blocks on Redis on purpose (a worker waiting for tasks).
+    """
     return Redis.from_url(
         url,
         socket_connect_timeout=0.5,
-        socket_timeout=2.0,
+        socket_timeout=socket_timeout,
         retry=Retry(NoBackoff(), 1),  # one immediate reconnect: stale pooled connections recover at once
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         health_check_interval=15,
@@ -52,7 +55,7 @@ class SharedState:
     """Counters, cached values and locks, with Redis as the shared home and this process as the fallback."""
 
     def __init__(self, redis_url: str | None, prefix: str, on_fallback: Callable[[str], None] | None = None) -> None:
-        self.redis = _redis_client(redis_url) if redis_url else None
+        self.redis = redis_client(redis_url) if redis_url else None
         self.prefix = prefix
         self.memory = MemoryStore()
         self.on_fallback = on_fallback or (lambda _operation: None)

@@ -19,7 +19,7 @@ import msgspec
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.db.models import Review, Screening, WebhookDelivery, WebhookEndpoint, utcnow
+from api.db.models import Review, Screening, ScreeningJob, WebhookDelivery, WebhookEndpoint, utcnow
 from api.rendering import report_levels
 from api.schemas import WebhookEventType as EventType
 
@@ -31,6 +31,7 @@ __all__ = [
     "ScreeningData",
     "WebhookEvent",
     "record_event",
+    "record_job_completed",
     "record_review",
     "record_scored",
     "wake_sender_after_commit",
@@ -84,6 +85,26 @@ class ScreeningData(_Data):
     dimensions: tuple[DimensionLevel, ...]
     links: Links
     review: ReviewData | None = None
+
+
+class JobLinks(_Data):
+    """Paths on this service: the job, and its items (each naming the record it made)."""
+
+    job: str
+    items: str
+
+
+class JobData(_Data):
+    """The data of ``job.completed``: counts and links; the items name the candidates, the event does not."""
+
+    job_id: str
+    kind: str
+    status: str
+    total: int
+    scored: int
+    failed: int
+    rejected_lines: int
+    links: JobLinks
 
 
 class WebhookEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -189,3 +210,18 @@ async def record_review(session: AsyncSession, screening: Screening, review: Rev
         data=_screening_data(screening, reviewed),
         candidate_id=screening.candidate_id,
     )
+
+
+async def record_job_completed(session: AsyncSession, job: ScreeningJob) -> None:
+    """``job.completed`` for a screening job that has finished (scored, or failed), in its finishing transaction."""
+    data = JobData(
+        job_id=job.id,
+        kind=job.kind,
+        status=job.status,
+        total=job.total,
+        scored=job.scored,
+        failed=job.failed,
+        rejected_lines=job.rejected_lines,
+        links=JobLinks(job=f"/v1/screening-jobs/{job.id}", items=f"/v1/screening-jobs/{job.id}/items"),
+    )
+    await record_event(session, org_id=job.org_id, event_type="job.completed", data=data)

@@ -6,11 +6,20 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import demographics_service, erasure_service, review_link_service, review_service, screening_service
+from api import (
+    demographics_service,
+    erasure_service,
+    job_service,
+    review_link_service,
+    review_service,
+    screening_service,
+)
 from api.auth import Principal, roles
+from api.controllers.jobs import JOB_BEFORE, job_response
 from api.db import repo
 from api.openapi import (
     BAD_LIST_QUERY,
@@ -37,6 +46,7 @@ from api.schemas import (
     ReviewIn,
     ReviewLinkOut,
     ScreeningIn,
+    ScreeningJobOut,
     ScreeningOut,
     ScreeningStatus,
 )
@@ -51,6 +61,13 @@ CandidateId = Annotated[str, Parameter(description="The ATS candidate id.", max_
 ScreeningId = Annotated[str, Parameter(description="The screening record's id.", max_length=40)]
 ExternalIdFilter = Annotated[str | None, Parameter(max_length=200)]
 READ = roles("integration", "recruiter", "hr_admin")
+
+
+def wants_async(prefer: str | None) -> bool:
+    """Whether a ``Prefer`` header (RFC 7240) asks for ``respond-async``."""
+    if not prefer:
+        return False
+    return any(part.split(";")[0].split("=")[0].strip().lower() == "respond-async" for part in prefer.split(","))
 
 
 def _json(body: bytes, status: int = 200) -> Response[Any]:
@@ -70,7 +87,14 @@ class ScreeningController(Controller):
         status_code=201,
         opt=roles("integration"),
         summary="Score a candidate's answers and store the report",
-        responses=problem_responses(*KEYED, 403, *JSON_BODY, notes={409: CREATE_CONFLICT, 422: CREATE_INVALID}),
+        responses={
+            200: JOB_BEFORE,
+            202: ResponseSpec(
+                data_container=ScreeningJobOut,
+                description="With `Prefer: respond-async`: checked and queued; poll the job at `Location`.",
+            ),
+            **problem_responses(*KEYED, 403, *JSON_BODY, notes={409: CREATE_CONFLICT, 422: CREATE_INVALID}),
+        },
     )
     async def create(
         self,
@@ -88,8 +112,24 @@ class ScreeningController(Controller):
                 description="Makes retries safe: the same key and body return the same record.",
             ),
         ] = None,
+        prefer: Annotated[
+            str | None,
+            HeaderParameter(
+                name="Prefer",
+                max_length=200,
+                required=False,
+                description="`respond-async`: answer `202` with a job at once and score in the background.",
+            ),
+        ] = None,
     ) -> Response[ScreeningOut]:
-        """Score the answers against the rubric and store the record; ``201`` means it is durably stored."""
+        """Score the answers against the rubric and store the record; ``201`` means it is durably stored.
+
+        With `Prefer: respond-async` the request is checked the same way, queued, and answered `202`
+        with a job (`Location`); the record it stores is the one this call would have returned.
+        """
+        if wants_async(prefer):
+            job, created = await job_service.accept_single(services, db_session, principal, data, idempotency_key)
+            return job_response(job, created, {"Preference-Applied": "respond-async"})
         return _json(await screening_service.create(services, db_session, principal, data, idempotency_key), 201)
 
     @get(

@@ -8,6 +8,7 @@ from litestar import Response, get
 from litestar.di import NamedDependency
 from sqlalchemy import text
 
+from api.db import jobs
 from api.domain import NotReady
 from api.errors import log_throttled
 from api.metrics import CONTENT_TYPE
@@ -16,6 +17,7 @@ from api.services import Services
 from api.webhook_delivery import refresh_gauges
 
 __all__ = ["healthz", "metrics", "readyz"]
+
 
 PUBLIC = {"exclude_from_auth": True}
 
@@ -69,10 +71,13 @@ async def readyz(services: NamedDependency[Services]) -> dict[str, Any]:
 )
 async def metrics(services: NamedDependency[Services]) -> Response[bytes]:
     """Request counts and latencies, scoring latency, encoder batch sizes, cache hit rate, degraded state,
-    webhook deliveries, outbox backlog and disabled endpoints.
+    screening jobs, webhook deliveries, outbox backlog and disabled endpoints.
     """
+    body = ""
     try:
         await refresh_gauges(services.sessions, services.metrics)
-    except Exception as exc:  # the database is down: the other figures are still served
-        log_throttled(f"metrics:{type(exc).__name__}", f"webhook gauges not refreshed: {type(exc).__name__}")
-    return Response(content=services.metrics.render(), media_type=CONTENT_TYPE)
+        async with services.sessions() as session:
+            body = services.metrics.job_items(await jobs.item_counts(session))
+    except Exception as exc:  # the database is down: the process's own figures are still served
+        log_throttled(f"metrics:{type(exc).__name__}", f"database figures not read: {type(exc).__name__}")
+    return Response(content=services.metrics.render() + body, media_type=CONTENT_TYPE)

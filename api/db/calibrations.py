@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import msgspec
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.db.models import Calibration, GoldAnswerRecord, Review, Screening, utcnow
+from api.db import leases
+from api.db.models import Calibration, GoldAnswerRecord, Review, Screening
 from api.domain import NotFound
 from api.schemas import CalibrationResult
 from screening.calibration.gold import GoldAnswer
@@ -119,36 +120,18 @@ async def gold_answers(session: AsyncSession, calibration_id: str) -> list[GoldA
 
 def claimable(now: datetime) -> ColumnElement[bool]:
     """Queued, or running under a lease that lapsed (its process died)."""
-    return or_(Calibration.status == "queued", and_(Calibration.status == "running", Calibration.lease_until < now))
+    return leases.claimable(Calibration, now)
 
 
 async def claim(session: AsyncSession, lease: timedelta) -> tuple[str, int] | None:
     """Take the oldest claimable calibration: ``(id, attempt)``, or ``None``. Atomic across processes."""
-    now = utcnow()
-    query = select(Calibration.id).where(claimable(now)).order_by(Calibration.created_at).limit(1)
-    found = (await session.execute(query)).scalar_one_or_none()
-    if found is None:
-        return None
-    taken = await session.execute(
-        update(Calibration)
-        .where(Calibration.id == found, claimable(now))
-        .values(status="running", attempts=Calibration.attempts + 1, lease_until=now + lease, updated_at=now)
-        .returning(Calibration.attempts)
-    )
-    attempt = taken.scalar_one_or_none()
-    return None if attempt is None else (found, attempt)
+    taken = await leases.claim(session, Calibration, Calibration.id, Calibration.created_at, lease)
+    return taken[0] if taken else None
 
 
 async def renew_lease(session: AsyncSession, calibration_id: str, attempt: int, lease: timedelta) -> bool:
     """Extend the running job's lease; ``False`` when another attempt has taken it over."""
-    now = utcnow()
-    renewed = await session.execute(
-        update(Calibration)
-        .where(Calibration.id == calibration_id, Calibration.attempts == attempt, Calibration.status == "running")
-        .values(lease_until=now + lease)
-        .returning(Calibration.id)
-    )
-    return renewed.scalar_one_or_none() is not None
+    return bool(await leases.renew(session, Calibration, Calibration.id, [(calibration_id, attempt)], lease))
 
 
 async def what_if_screenings(

@@ -35,6 +35,8 @@ __all__ = [
     "ReviewLink",
     "RubricUpload",
     "Screening",
+    "ScreeningJob",
+    "ScreeningJobItem",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
@@ -414,5 +416,70 @@ class Invitation(Base):
     callback_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     callback_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     callback_done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ScreeningJob(Base):
+    """An accepted asynchronous request: one screening (``single``) or an NDJSON batch of them (``batch``).
+
+    Written with its items in the transaction that accepts the request, so nothing answered ``202``
+    is lost; Redis (when configured) only wakes the workers. ``status`` is ``queued``, ``running``,
+    then ``scored`` (every item finished, at least one scored) or ``failed`` (every item failed:
+    ``problem`` says why for a single job). ``scored`` and ``failed`` count finished items.
+    """
+
+    __tablename__ = "screening_jobs"
+    __table_args__ = (
+        Index("ix_screening_jobs_org_created", "org_id", "created_at", "id"),
+        UniqueConstraint("org_id", "idempotency_key", name="uq_screening_jobs_org_key"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # single | batch
+    status: Mapped[str] = mapped_column(String(16))  # queued | running | scored | failed
+    total: Mapped[int] = mapped_column(Integer)
+    scored: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    rejected_lines: Mapped[int] = mapped_column(Integer, default=0)  # invalid lines left out (partial=allow)
+    problem: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # problem details JSON
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_by_role: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ScreeningJobItem(Base):
+    """One screening of a job, queued in the database (claimed, leased and retried like a calibration).
+
+    ``body`` is the request line as validated when the job was accepted; ``idempotency_key`` is the key
+    the screening is stored under, so an item run twice (its worker was killed after storing) replays
+    the stored record instead of making a second one.
+    """
+
+    __tablename__ = "screening_job_items"
+    __table_args__ = (
+        UniqueConstraint("job_id", "line", name="uq_screening_job_items_job_line"),
+        Index("ix_screening_job_items_status", "status", "lease_until"),
+        Index("ix_screening_job_items_org_candidate", "org_id", "candidate_id"),
+    )
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("screening_jobs.id", ondelete="CASCADE"))
+    org_id: Mapped[str] = mapped_column(String(64))
+    line: Mapped[int] = mapped_column(Integer)
+    candidate_id: Mapped[str] = mapped_column(String(200))  # erasure finds a candidate's queued answers
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))  # queued | running | scored | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    screening_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    problem: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # problem details JSON
+    dead_letter: Mapped[bool] = mapped_column(default=False)  # failed because every attempt failed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
