@@ -404,6 +404,29 @@ async def test_disabled_endpoint_holds_events_until_enabled(hook_settings, score
         assert_problem(await client.get(f"/v1/webhooks/{endpoint_id}", headers=admin), 404, "not-found")
 
 
+@pytest.mark.asyncio
+async def test_a_finished_job_sends_job_completed_without_candidates(tmp_path, scorer, receiver) -> None:
+    app, url = receiver
+    settings = make_settings("embedded", tmp_path, **HOOKS)  # no Redis: jobs run in this process
+    _, admin = await add_key(settings, "acme", "hr_admin")
+    _, ats = await add_key(settings, "acme", "integration")
+    async with AsyncTestClient(app=create_app(settings, scorer=scorer)) as client:
+        hook = await client.post("/v1/webhooks", json={"url": url, "events": ["job.completed"]}, headers=admin)
+        assert hook.status_code == 201, hook.text
+        lines = [screening_body(i, application_id=f"job-hook-{i}") for i in range(2)]
+        body = b"\n".join(msgspec.json.encode(line) for line in lines)
+        headers = {**ats, "Content-Type": "application/x-ndjson"}
+        accepted = await client.post("/v1/screening-jobs", content=body, headers=headers)
+        assert accepted.status_code == 202, accepted.text
+        [event] = await asyncio.to_thread(app.wait_for, 1, "job.completed", 120.0)
+    job = accepted.json()
+    assert event["data"]["job_id"] == job["id"] and event["data"]["status"] == "scored"
+    assert (event["data"]["total"], event["data"]["scored"], event["data"]["failed"]) == (2, 2, 0)
+    assert event["data"]["links"]["job"] == f"/v1/screening-jobs/{job['id']}"
+    raw = app.received[-1].body.decode()
+    assert "job-hook-" not in raw and lines[0]["answers"][0]["text"][:30] not in raw, "no candidate ids, no answers"
+
+
 # --- outbound rules: address deny-list, redirects, timeouts ----------------------------------------------
 
 
