@@ -9,15 +9,15 @@ invitation, so a retry never makes a second record).
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import msgspec
-from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import screening_service
+from api import screening_service, webhook_events
 from api.auth import Principal, hash_token
 from api.db import invitations, repo
 from api.db.models import Invitation, Screening, utcnow
@@ -206,10 +206,22 @@ async def _flag_for_review(session: AsyncSession, invitation: Invitation) -> Non
     screening = await session.get(Screening, invitation.screening_id, with_for_update=True)
     if screening is not None and screening.status == "scored":
         screening.status, screening.updated_at = "needs_review", utcnow()
+        await webhook_events.record_needs_review(session, screening)
 
 
 class _Created(msgspec.Struct):
     id: str
+
+
+class _Withdrawn(Exception):
+    """The invitation was erased (or is no longer waiting to be scored) while its answers were scored."""
+
+
+async def _still_submitted(invitation_id: str, session: AsyncSession) -> None:
+    """In the storing transaction: lock the invitation and refuse to store unless it still waits for its score."""
+    invitation = await session.get(Invitation, invitation_id, with_for_update=True, populate_existing=True)
+    if invitation is None or invitation.state != "submitted":
+        raise _Withdrawn(invitation_id)
 
 
 async def score_submission(services: Services, invitation_id: str) -> str | None:
@@ -232,14 +244,16 @@ async def score_submission(services: Services, invitation_id: str) -> str | None
         )
         principal = Principal(key_id=invitation.created_by, org_id=invitation.org_id, role="integration")
         await screening_service.end_reads(session)
-        body = await screening_service.create(services, session, principal, data, f"greenhouse:{invitation.id}")
+        key = f"greenhouse:{invitation.id}"
+        guard = functools.partial(_still_submitted, invitation_id)
+        try:
+            body = await screening_service.create(services, session, principal, data, key, guard)
+        except _Withdrawn:  # the candidate was erased while the answers were scored: nothing is stored
+            return None
     screening_id = msgspec.json.decode(body, type=_Created).id
     async with services.sessions() as session, session.begin():
         invitation = await session.get(Invitation, invitation_id, with_for_update=True, populate_existing=True)
-        if invitation is None:  # the candidate was erased while the answers were scored: it stays erased
-            await session.execute(delete(Screening).where(Screening.id == screening_id))
-            return None
-        if invitation.state != "submitted":
+        if invitation is None or invitation.state != "submitted":
             return None
         now = utcnow()
         invitation.screening_id, invitation.state = screening_id, "scored"

@@ -34,6 +34,8 @@ ERASED_TABLES = (
     "webhook_deliveries",
     "webhook_attempts",
     "greenhouse_invitations",
+    "screening_job_items",
+    "review_links",
 )
 CHECKPOINT_WAIT_MS = 2000  # a reader holding the WAL must not stall the erasure (or other writers) for long
 
@@ -75,12 +77,14 @@ async def erase(services: Services, session: AsyncSession, principal: Principal,
     404 when the organisation holds nothing of the candidate.
     """
     async with session.begin():
+        # first the rows a scoring in flight re-reads before it stores (job items, invitations): locked here,
+        # a store waits for this erasure and then refuses, or stored before and is erased below with the rest
+        queued = await jobs.erase_candidate_items(session, principal.org_id, candidate_id)
+        invited = await invitations.erase_candidate(session, principal.org_id, candidate_id)
         ids, keys = await repo.erase_candidate(session, principal.org_id, candidate_id)
         had_demographics = await repo.delete_demographics(session, principal.org_id, candidate_id)
         gold = await calibrations.erase_gold(session, principal.org_id, candidate_id, ids)
         hooks = await _erase_webhook_deliveries(session, principal.org_id, candidate_id)
-        invited = await invitations.erase_candidate(session, principal.org_id, candidate_id)
-        queued = await jobs.erase_candidate_items(session, principal.org_id, candidate_id)
         if not ids and not had_demographics and not gold and not invited and not queued:
             raise NotFound.plain("No data of this candidate in this organisation (none, or already erased).")
         erased = ["answers", "reports", "reviews", "candidate reference"]

@@ -117,6 +117,9 @@ async def send_test(
     check_callback_url(data.url, services.settings.allow_private_callbacks)
     email = data.candidate.email.strip().lower()
     if found := await invitations.same_send(session, principal.org_id, entry.rubric.id, email, application_id):
+        await end_reads(session)
+        if found.state in ("sent", "started") and found.expires_at <= utcnow():
+            await _reopen(services, session, principal, found.id, api_key)
         return SendTestOut(partner_interview_id=found.id)
     await end_reads(session)
     now = utcnow()
@@ -159,6 +162,27 @@ async def send_test(
         log.warning("no mail is configured (SCREENING_SMTP_URL): invitation %s was not emailed", invitation_id)
     services.greenhouse_wake.set()
     return SendTestOut(partner_interview_id=invitation_id)
+
+
+async def _reopen(
+    services: Services, session: AsyncSession, principal: Principal, invitation_id: str, api_key: str
+) -> None:
+    """Greenhouse sent an expired, unanswered test again: the same link works for a new period and is mailed again."""
+    _, secret = configured(services)
+    now = utcnow()
+    async with session.begin():
+        found = await session.get(Invitation, invitation_id, with_for_update=True, populate_existing=True)
+        if found is None or found.state not in ("sent", "started") or found.expires_at > now:
+            return  # erased, answered or reopened meanwhile
+        found.expires_at = now + timedelta(days=services.settings.candidate_link_days)
+        found.callback_credential = secret.seal(api_key)
+        found.mail_attempts, found.mail_error, found.mail_sent_at = 0, None, None
+        found.mail_next_at = now if services.settings.smtp_url else None
+        found.updated_at = now
+        await repo.add_audit(
+            session, principal, "greenhouse-reopened", at=now, details={"partner_interview_id": found.id}
+        )
+    services.greenhouse_wake.set()
 
 
 def percent(level: float | None, scale: ScaleInfo) -> float | None:

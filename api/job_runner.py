@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
 import msgspec
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import screening_service, webhook_events
@@ -60,6 +62,14 @@ def job_problem(error: ApiError, instance: str | None = None) -> bytes:
 
 def _erased() -> ApiError:
     return ApiError(410, "erased", "Erased", "The candidate was erased before this screening was scored.")
+
+
+async def _not_erased(item_pk: int, session: AsyncSession) -> None:
+    """In the storing transaction: lock the item and refuse to store when its candidate was erased meanwhile."""
+    query = select(ScreeningJobItem.body).where(ScreeningJobItem.pk == item_pk).with_for_update()
+    body = (await session.execute(query)).scalar_one_or_none()
+    if not body:
+        raise _erased()
 
 
 @dataclass(eq=False)
@@ -191,6 +201,7 @@ class JobRunner:
                         work.principal,
                         work.pending,  # type: ignore[arg-type]
                         report,
+                        functools.partial(_not_erased, work.item.pk),
                     )
             except Exception as exc:
                 await self._failed(work, unfinished, exc)

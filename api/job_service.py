@@ -69,20 +69,43 @@ class _Lines:
         return self.problems + more
 
 
+def _too_many_lines(found: str, limit: int) -> TooLarge:
+    return TooLarge(
+        f"The batch has {found} lines; at most {limit} are accepted (SCREENING_MAX_BATCH_LINES). Split it into several jobs."
+    )
+
+
+def _numbered_lines(body: bytes, limit: int) -> list[tuple[int, bytes]]:
+    """The body's non-blank lines with their 1-based numbers; refused as soon as there are more than ``limit``.
+
+    Lines are cut one at a time (never the whole body split first), and a body with far more line breaks
+    than the limit allows is refused before any is cut: memory stays proportional to the accepted lines.
+    """
+    breaks = body.count(b"\n")
+    if breaks > 2 * limit + 1000:  # blank lines are tolerated, not without bound
+        raise _too_many_lines(f"{breaks + 1:,}", limit)
+    numbered: list[tuple[int, bytes]] = []
+    start, number = 0, 0
+    while start <= len(body):
+        end = body.find(b"\n", start)
+        end = len(body) if end == -1 else end
+        number += 1
+        if line := body[start:end].strip():
+            if len(numbered) == limit:
+                raise _too_many_lines(f"more than {limit}", limit)
+            numbered.append((number, line))
+        start = end + 1
+    return numbered
+
+
 def _decode_lines(body: bytes, services: Services) -> _Lines:
     """Split and decode the NDJSON body (in a worker thread: pure, bounded by the settings)."""
     settings = services.settings
     lines = _Lines()
-    raw = body.split(b"\n")
-    numbered = [(n, line.strip()) for n, line in enumerate(raw, start=1) if line.strip()]
+    numbered = _numbered_lines(body, settings.max_batch_lines)
     if not numbered:
         raise InvalidField(
             "The body has no lines; send one screening request (JSON) per line.", fields=[("body", "empty")]
-        )
-    if len(numbered) > settings.max_batch_lines:
-        raise TooLarge(
-            f"The batch has {len(numbered)} lines; at most {settings.max_batch_lines} are accepted "
-            "(SCREENING_MAX_BATCH_LINES). Split it into several jobs."
         )
     for number, line in numbered:
         if len(line) > settings.max_body_bytes:

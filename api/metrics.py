@@ -146,16 +146,15 @@ class Metrics:
     @staticmethod
     def job_items(counts: dict[str, int]) -> bytes:
         """The screening-job items of every organisation per state, from the database (the queue's truth)."""
-        registry = CollectorRegistry()
-        gauge = Gauge(
-            "screening_job_items",
-            "Screening-job items per state, read from the database; dead_letter: failed after every attempt.",
-            ["state"],
-            registry=registry,
-        )
-        for state, count in sorted(counts.items()):
-            gauge.labels(state).set(count)
-        return generate_latest(registry)
+        # written as text, not through a Gauge: in multiprocess mode every Gauge is also written to the shared
+        # folder, and the next scrape would list the family twice (a scrape Prometheus refuses whole)
+        lines = [
+            "# HELP screening_job_items Screening-job items per state, read from the database; "
+            "dead_letter: failed after every attempt.",
+            "# TYPE screening_job_items gauge",
+            *(f'screening_job_items{{state="{state}"}} {float(count)}' for state, count in sorted(counts.items())),
+        ]
+        return ("\n".join(lines) + "\n").encode()
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """ASGI middleware counting, timing and logging requests by route template.

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -68,17 +69,28 @@ def _sqlite_folder(database_url: str) -> Path | None:
 
 
 def _generated(folder: Path) -> bytes:
-    """The secret kept in ``folder`` (created there, readable by this user only, on first use)."""
+    """The secret kept in ``folder`` (created there, readable by this user only, on first use).
+
+    A new key is written to a private temporary file and published with a hard link, which fails if
+    another process published first: a reader never sees a half-written file, and every process of one
+    deployment ends up with the same key.
+    """
     path = folder / SECRET_FILE
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    key = Fernet.generate_key()
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(key)
-    log.info("generated the Greenhouse integration secret in %s (keep it with the database)", path)
-    return key
+    if not path.exists():
+        key = Fernet.generate_key()
+        descriptor, temporary = tempfile.mkstemp(prefix=".greenhouse-secret-", dir=folder)  # mode 0600
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(key)
+                file.flush()
+                os.fsync(file.fileno())
+            os.link(temporary, path)
+            log.info("generated the Greenhouse integration secret in %s (keep it with the database)", path)
+        except FileExistsError:
+            pass  # another process published its key first: use that one
+        finally:
+            os.unlink(temporary)
+    return path.read_bytes().strip()
 
 
 def load_partner_secret(settings: Settings) -> PartnerSecret | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import msgspec
@@ -101,15 +102,26 @@ async def _check_rubric_unchanged(session: AsyncSession, principal: Principal, e
         )
 
 
+StoreGuard = Callable[[AsyncSession], Awaitable[None]]
+
+
 async def create(
-    services: Services, session: AsyncSession, principal: Principal, data: ScreeningIn, key: str | None
+    services: Services,
+    session: AsyncSession,
+    principal: Principal,
+    data: ScreeningIn,
+    key: str | None,
+    guard: StoreGuard | None = None,
 ) -> bytes:
-    """Score and store a screening in one transaction; with a key, replay its record or 409 for another body."""
+    """Score and store a screening in one transaction; with a key, replay its record or 409 for another body.
+
+    ``guard`` runs inside the storing transaction (see :func:`store`).
+    """
     _check_limits(services, data)
     if key is None:
-        return await _create_once(services, session, principal, data, None)
+        return await _create_once(services, session, principal, data, None, guard)
     async with idempotency.held(services.shared, principal, key):
-        return await _create_once(services, session, principal, data, key)
+        return await _create_once(services, session, principal, data, key, guard)
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,19 +190,33 @@ async def _rendered(session: AsyncSession, principal: Principal, screening_id: s
 
 
 async def _create_once(
-    services: Services, session: AsyncSession, principal: Principal, data: ScreeningIn, key: str | None
+    services: Services,
+    session: AsyncSession,
+    principal: Principal,
+    data: ScreeningIn,
+    key: str | None,
+    guard: StoreGuard | None,
 ) -> bytes:
     found = await prepare(services, session, principal, data, key)
     if isinstance(found, str):
         return await _rendered(session, principal, found)
     report = await services.score(found.entry.rubric, found.candidate)
-    return (await store(services, session, principal, found, report))[1]
+    return (await store(services, session, principal, found, report, guard))[1]
 
 
 async def store(
-    services: Services, session: AsyncSession, principal: Principal, pending: Pending, report: CandidateReport
+    services: Services,
+    session: AsyncSession,
+    principal: Principal,
+    pending: Pending,
+    report: CandidateReport,
+    guard: StoreGuard | None = None,
 ) -> tuple[str, bytes]:
-    """Store a scored request in one transaction: ``(record id, record)``; a key stored first meanwhile replays."""
+    """Store a scored request in one transaction: ``(record id, record)``; a key stored first meanwhile replays.
+
+    ``guard`` runs first in that transaction: a job item or a Greenhouse invitation re-reads (and locks) its
+    row there and raises when the candidate was erased while the answers were scored, so nothing is stored.
+    """
     data, key, digest, entry = pending.data, pending.key, pending.digest, pending.entry
     blob = msgspec.json.encode(report)
     now = utcnow()
@@ -215,6 +241,8 @@ async def store(
     try:
         async with session.begin():
             await _check_rubric_unchanged(session, principal, entry)
+            if guard is not None:
+                await guard(session)
             session.add(screening)
             await session.flush()
             session.add(_result_row(screening.id, 1, report, blob))

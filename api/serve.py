@@ -33,7 +33,8 @@ def main() -> None:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
-        proxy_headers=False,
+        proxy_headers=settings.forwarded_allow_ips is not None,  # the client's address from a trusted proxy only
+        forwarded_allow_ips=settings.forwarded_allow_ips or "",
         timeout_worker_healthcheck=120,  # workers load the model: slow to answer at first
     )
 

@@ -72,6 +72,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     session_secret: Annotated[str, Meta(min_length=32, max_length=512)] | None = None  # signs review-page cookies
     session_hours: Annotated[float, Meta(gt=0, le=24)] = 8.0
     cookie_secure: bool | None = None  # None: Secure when the request came over https
+    # the reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated addresses or networks);
+    # unset: none, so behind a proxy every client would share the proxy's address (and its failed-sign-in limit)
+    forwarded_allow_ips: Annotated[str, Meta(pattern=r"^[0-9A-Fa-f.:/, *]+$", max_length=500)] | None = None
     review_link_minutes: Annotated[int, Meta(ge=1, le=24 * 60)] = 15  # one-time sign-in links expire after this
     # the base of the links handed out (behind a proxy); else the request's own scheme and host
     public_url: Annotated[str, Meta(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", max_length=500)] | None = None

@@ -53,8 +53,10 @@ def _parts(url: str) -> SplitResult:
 
 def denied_reason(address: IPAddress) -> str | None:
     """Why webhooks may not go to ``address`` (``None``: a public address)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
+        if embedded is not None:  # an IPv4 address inside (mapped, 6to4, Teredo) is judged as itself
+            return denied_reason(embedded)
     for reason, flag in (
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),

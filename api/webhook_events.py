@@ -32,6 +32,7 @@ __all__ = [
     "WebhookEvent",
     "record_event",
     "record_job_completed",
+    "record_needs_review",
     "record_review",
     "record_scored",
     "wake_sender_after_commit",
@@ -196,6 +197,17 @@ async def record_scored(session: AsyncSession, screening: Screening) -> None:
     await record_event(session, event_type="screening.scored", **common)  # type: ignore[arg-type]
     if screening.status == "needs_review":
         await record_event(session, event_type="screening.needs_review", **common)  # type: ignore[arg-type]
+
+
+async def record_needs_review(session: AsyncSession, screening: Screening) -> None:
+    """``screening.needs_review`` for a screening sent to a person after it was scored (the candidate asked)."""
+    await record_event(
+        session,
+        org_id=screening.org_id,
+        event_type="screening.needs_review",
+        data=_screening_data(screening),
+        candidate_id=screening.candidate_id,
+    )
 
 
 async def record_review(session: AsyncSession, screening: Screening, review: Review) -> None:

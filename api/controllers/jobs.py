@@ -116,7 +116,7 @@ class ScreeningJobController(Controller):
         db_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
         job_id: JobId,
-        after: Annotated[int, Parameter(ge=0, description="`next_after` from the previous page.")] = 0,
+        after: Annotated[int, Parameter(ge=0, le=2**31 - 1, description="`next_after` from the previous page.")] = 0,
         limit: Annotated[int, Parameter(ge=1, le=1000, description="Page size (1-1000).")] = 100,
         status: Annotated[JobStatus | None, Parameter(description="Only screenings in this state.")] = None,
     ) -> JobItemPage:

@@ -73,7 +73,7 @@ async def metrics(services: NamedDependency[Services]) -> Response[bytes]:
     """Request counts and latencies, scoring latency, encoder batch sizes, cache hit rate, degraded state,
     screening jobs, webhook deliveries, outbox backlog and disabled endpoints.
     """
-    body = ""
+    body = b""
     try:
         await refresh_gauges(services.sessions, services.metrics)
         async with services.sessions() as session:

@@ -17,7 +17,9 @@ from conftest import make_settings
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
+from api import erasure_service
 from api.app import create_app
+from api.auth import Principal
 from api.db.engine import create_engine, session_factory
 from api.db.models import Screening as ScreeningRow
 from api.db.models import ScreeningJob, ScreeningJobItem
@@ -217,3 +219,29 @@ async def test_another_organisations_job_is_not_found(client, key) -> None:
     assert (await client.get(f"/v1/screening-jobs/{job['id']}", headers=ats)).status_code == 200
     await finished(client, ats, job["id"])
     assert RUBRIC
+
+
+async def test_a_candidate_erased_while_their_item_is_scored_stays_erased(client, key, settings) -> None:
+    ats = await key("integration")
+    services = client.app.state.services
+    score_many = services.score_many
+    erased: list[int] = []
+    admin = Principal(key_id="test-admin", org_id="acme", role="hr_admin")
+
+    async def erase_while_scoring(rubric: Any, candidates: Any) -> Any:
+        reports = await score_many(rubric, candidates)  # the answers are scored, not yet stored ...
+        async with services.sessions() as session:  # ... when the candidate asks to be erased
+            erased.append((await erasure_service.erase(services, session, admin, "cand-erased-in-flight"))[0])
+        return reports
+
+    services.score_many = erase_while_scoring
+    body = screening_body(0, candidate_id="cand-erased-in-flight")
+    accepted = await client.post("/v1/screening-jobs", content=ndjson(body), headers={**ats, **NDJSON})
+    assert accepted.status_code == 202, accepted.text
+    done = await finished(client, ats, accepted.json()["id"])
+    assert len(erased) == 1, "erased once, while the item was being scored"
+    assert done["status"] == "failed" and done["progress"]["failed"] == 1
+    [item] = (await client.get(f"/v1/screening-jobs/{done['id']}/items", headers=ats)).json()["items"]
+    assert item["status"] == "failed" and item["problem"]["type"].endswith("/erased") and item["screening_id"] is None
+    assert item["attempts"] == 1, "refused for good, not retried"
+    assert await count(settings, ScreeningRow, candidate_id="cand-erased-in-flight") == 0

@@ -282,6 +282,10 @@ async def test_expired_and_unknown_links(client, key, db) -> None:
         )
     expired = await client.get(_link(interview))
     assert expired.status_code == 410 and "expired" in expired.text
+    # Greenhouse sends the test again: the same interview, its link open for a new period
+    again = await client.post(f"{GH}/send_test", json=send_test_body(), headers=gh)
+    assert again.status_code == 200 and again.json()["partner_interview_id"] == interview
+    assert (await client.get(_link(interview))).status_code == 200
     unknown = await client.get("/candidate/not-a-real-token")
     assert unknown.status_code == 404 and "not valid" in unknown.text
     assert (await client.get("/candidate/" + "x" * 101)).status_code in (400, 404, 422)
