@@ -195,6 +195,16 @@ async def test_batch_bodies_are_bounded(client, key, settings) -> None:
     assert_problem(
         await client.post("/v1/screening-jobs", content=b"\n\n", headers={**ats, **NDJSON}), 422, "validation-error"
     )
+    flood = b"1\n" * (3 * settings.max_batch_lines + 2000)  # refused before any line is cut or decoded
+    assert_problem(
+        await client.post("/v1/screening-jobs", content=flood, headers={**ats, **NDJSON}), 413, "payload-too-large"
+    )
+    blanks = b"\n" * (2 * settings.max_batch_lines) + ndjson(screening_body(0))  # blank lines tolerated, within bounds
+    assert (
+        await client.post("/v1/screening-jobs?partial=allow", content=blanks, headers={**ats, **NDJSON})
+    ).status_code == 202
+    huge_cursor = await client.get("/v1/screening-jobs/x/items", params={"after": 2**63}, headers=ats)
+    assert_problem(huge_cursor, 422, "validation-error")
     nul = await client.post("/v1/screening-jobs", content=b'{"candidate_id": "a\\u0000"}\n', headers={**ats, **NDJSON})
     assert_problem(nul, 422, "validation-error")
     partial = await client.post(
@@ -207,7 +217,7 @@ async def test_batch_bodies_are_bounded(client, key, settings) -> None:
         403,
         "forbidden",
     )
-    assert await count(settings, ScreeningJob) == 0
+    assert await count(settings, ScreeningJob) == 1  # the one within bounds
 
 
 async def test_another_organisations_job_is_not_found(client, key) -> None:
