@@ -8,6 +8,7 @@ Screenshots go to ``tests/artifacts/``: ``reference.png``, ``front-door.png``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ def _watch(page: Any) -> list[str]:
 def _operations(base: str) -> list[tuple[str, str]]:
     document = httpx.get(f"{base}/schema/openapi.json").json()
     return [
-        (operation["tags"][0], operation["operationId"])
+        (re.sub(r"\s", "_", operation["tags"][0]), operation["operationId"])  # Swagger UI's id: spaces as _
         for item in document["paths"].values()
         for operation in item.values()
         if isinstance(operation, dict) and "operationId" in operation
