@@ -9,6 +9,9 @@ once, on standard output; run again, it creates nothing and shows no token. The 
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +44,22 @@ def is_embedded_database(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+@contextmanager
+def _migration_lock(database: Path | None) -> Iterator[None]:
+    """Hold an exclusive lock beside the SQLite file while migrating: processes starting together (``serve``
+    workers, ``init``, ``worker``) migrate one after the other, never the same step twice at once.
+    """
+    if database is None:
+        yield
+        return
+    with open(database.with_name(database.name + ".migrate-lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def prepare_database(settings: Settings) -> None:
     """Create and migrate an embedded (SQLite) database; raise :class:`~api.db.engine.NotMigrated` for another
     that is not at the newest schema.
@@ -48,12 +67,14 @@ def prepare_database(settings: Settings) -> None:
     url = settings.database_url
     if is_embedded_database(url):
         database = make_url(url).database
-        if database and database != ":memory:":
+        in_file = bool(database) and database != ":memory:"
+        if in_file:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        try:
-            migrate(url)
-        except CommandError as exc:  # e.g. a database from a newer release: this one knows no such revision
-            raise NotMigrated(f"the embedded database {url} cannot be migrated by this release: {exc}") from exc
+        with _migration_lock(Path(database).expanduser() if in_file else None):
+            try:
+                migrate(url)
+            except CommandError as exc:  # e.g. a database from a newer release: this one knows no such revision
+                raise NotMigrated(f"the embedded database {url} cannot be migrated by this release: {exc}") from exc
         return
     import asyncio
 
