@@ -12,7 +12,6 @@ their scoring threads. Nothing stored is changed but the calibration's own row.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
@@ -28,6 +27,7 @@ from api.db.models import Calibration, GoldAnswerRecord, Screening, utcnow
 from api.rendering import report_levels
 from api.schemas import CalibrationResult
 from api.services import Services
+from api.wake_loop import run_woken
 from screening.calibration.errors import CalibrationError
 from screening.calibration.fit import calibrated_rubric
 from screening.calibration.gold import GoldSet, gold_set
@@ -70,16 +70,8 @@ class CalibrationJobs:
 
     async def run_forever(self) -> None:
         """Run claimable calibrations; between them, wait to be woken or for the next poll."""
-        while True:
-            self.wake.clear()  # before looking: a calibration queued during the run below wakes the next wait
-            try:
-                ran = await self.run_one()
-            except Exception as exc:  # a database outage must not end the loop
-                log.warning("calibration loop: %s: %s", type(exc).__name__, exc)
-                ran = False
-            if not ran:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), self.services.settings.calibration_poll_seconds)
+        poll = self.services.settings.calibration_poll_seconds
+        await run_woken(self.run_one, self.wake, poll, log, "calibration loop")
 
     async def run_one(self) -> bool:
         """Claim and run one calibration; ``False`` when there was none to run (or no model yet)."""

@@ -11,8 +11,6 @@ time the worker goes by (tests move it forward to reach a retry).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -27,6 +25,7 @@ from api.db.models import Invitation, utcnow
 from api.greenhouse_callback import TIMEOUT_SECONDS, USER_AGENT, CallbackFailed, next_attempt_at, patch_complete
 from api.outbound import PinnedHttp
 from api.services import Services
+from api.wake_loop import run_woken
 from api.webhook_addresses import DeniedAddress
 
 __all__ = ["LEASE", "MAIL_BACKOFF_MINUTES", "MAX_SCORE_ATTEMPTS", "GreenhouseWork"]
@@ -50,16 +49,8 @@ class GreenhouseWork:
     async def run_forever(self) -> None:
         """Run due jobs; between them, wait to be woken or for the next poll."""
         try:
-            while True:
-                self.wake.clear()
-                try:
-                    ran = await self.run_one()
-                except Exception as exc:  # a database outage must not end the loop
-                    log.warning("greenhouse worker: %s: %s", type(exc).__name__, exc)
-                    ran = False
-                if not ran:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), self.services.settings.greenhouse_poll_seconds)
+            poll = self.services.settings.greenhouse_poll_seconds
+            await run_woken(self.run_one, self.wake, poll, log, "greenhouse worker")
         finally:
             await self.http.aclose()
 

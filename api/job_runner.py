@@ -38,6 +38,7 @@ from api.db.models import ScreeningJob, ScreeningJobItem
 from api.errors import ApiError, ProblemDetails, problem_type, to_api_error
 from api.schemas import ScreeningIn
 from api.services import Services
+from api.wake_loop import run_woken
 
 __all__ = ["PERMANENT", "JobRunner", "job_problem"]
 
@@ -102,17 +103,11 @@ class JobRunner:
 
     async def run_forever(self, stop: asyncio.Event | None = None) -> None:
         """Run batches until ``stop``; between them wait to be woken (``services.job_wake``) or the next poll."""
-        wake = self.services.job_wake
-        while stop is None or not stop.is_set():
-            wake.clear()  # before looking: items queued during the batch below wake the next wait
-            try:
-                ran = await self.run_batch()
-            except Exception as exc:  # a database outage must not end the loop
-                log.warning("screening jobs: %s: %s", type(exc).__name__, exc)
-                ran = 0
-            if not ran:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), self.services.settings.job_poll_seconds)
+        poll = self.services.settings.job_poll_seconds
+        await run_woken(self._ran_batch, self.services.job_wake, poll, log, "screening jobs", stop)
+
+    async def _ran_batch(self) -> bool:
+        return await self.run_batch() > 0
 
     async def run_batch(self) -> int:
         """Claim up to ``job_batch_size`` items, score them, store each; how many were claimed."""

@@ -15,7 +15,6 @@ dedupe on the event id). The clock is injected, so the schedule is tested withou
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -31,6 +30,7 @@ from api.db.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcn
 from api.metrics import Metrics
 from api.outbound import JITTER, MAX_ATTEMPTS, RETRY_MINUTES, PinnedHttp, retry_delay, trusted_cas
 from api.settings import Settings
+from api.wake_loop import run_woken
 from api.webhook_addresses import DeniedAddress
 from api.webhook_signature import EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, sign
 
@@ -162,18 +162,13 @@ class WebhookSender:
     async def run_forever(self) -> None:
         """Send due deliveries; between rounds, wait to be woken (a commit with events) or for the next poll."""
         try:
-            while True:
-                self.wake.clear()  # before looking: an event committed during the round wakes the next wait
-                try:
-                    sent = await self.run_once()
-                except Exception as exc:  # a database outage must not end the loop
-                    log.warning("webhook sender: %s: %s", type(exc).__name__, str(exc).splitlines()[0][:200])
-                    sent = 0
-                if sent < self.settings.webhook_concurrency:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), self.settings.webhook_poll_seconds)
+            await run_woken(self._full_round, self.wake, self.settings.webhook_poll_seconds, log, "webhook sender")
         finally:
             await self.aclose()
+
+    async def _full_round(self) -> bool:
+        """One round; ``True`` when it took as many as one round may (more may be due at once)."""
+        return await self.run_once() >= self.settings.webhook_concurrency
 
     async def run_once(self) -> int:
         """Claim and send one round of due deliveries; how many were attempted."""
